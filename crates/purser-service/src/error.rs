@@ -1,0 +1,102 @@
+//! The service's errors, each with a stable code and a message safe to show.
+
+use purser_signer::SignerError;
+use purser_store::StoreError;
+use purser_types::{AmountError, ErrorCode};
+
+/// Why a service call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// A field is missing or invalid; the message says which and why.
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// An amount is not a valid USDC amount.
+    #[error("invalid amount: {0}")]
+    InvalidAmount(#[from] AmountError),
+    /// No valid credentials.
+    #[error("{0}")]
+    Unauthenticated(&'static str),
+    /// The agent JWT has expired.
+    #[error("the agent token has expired; exchange the agent credential for a new one")]
+    TokenExpired,
+    /// The agent was revoked.
+    #[error("this agent was revoked by its owner")]
+    AgentRevoked,
+    /// The caller may not do this.
+    #[error("{0}")]
+    Forbidden(&'static str),
+    /// No such object, or not the caller's.
+    #[error("not found")]
+    NotFound,
+    /// A mutating request needs an idempotency key.
+    #[error(
+        "this request changes state and needs an Idempotency-Key (1-255 printable ASCII characters)"
+    )]
+    IdempotencyKeyRequired,
+    /// The simulated on-ramp is off.
+    #[error("funding from the simulated on-ramp is only available on a sandbox server")]
+    SandboxDisabled,
+    /// The master key is not the one this database was created with.
+    #[error("the master key does not match this database (its fingerprint differs)")]
+    MasterKeyMismatch,
+    /// A configuration value is out of range.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// Storage refused or failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Key handling failed.
+    #[error(transparent)]
+    Signer(#[from] SignerError),
+    /// A token could not be produced.
+    #[error("token signing failed: {0}")]
+    TokenSigning(String),
+}
+
+impl ServiceError {
+    /// The stable code a client sees.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            ServiceError::InvalidRequest(_) => ErrorCode::InvalidRequest,
+            ServiceError::InvalidAmount(AmountError::UnsupportedCurrency) => {
+                ErrorCode::UnsupportedCurrency
+            }
+            ServiceError::InvalidAmount(_) => ErrorCode::InvalidAmount,
+            ServiceError::Unauthenticated(_) => ErrorCode::Unauthenticated,
+            ServiceError::TokenExpired => ErrorCode::TokenExpired,
+            ServiceError::AgentRevoked => ErrorCode::AgentRevoked,
+            ServiceError::Forbidden(_) => ErrorCode::Forbidden,
+            ServiceError::NotFound => ErrorCode::NotFound,
+            ServiceError::IdempotencyKeyRequired => ErrorCode::IdempotencyKeyRequired,
+            ServiceError::SandboxDisabled => ErrorCode::SandboxDisabled,
+            ServiceError::Store(e) => e.code(),
+            ServiceError::MasterKeyMismatch
+            | ServiceError::Config(_)
+            | ServiceError::Signer(_)
+            | ServiceError::TokenSigning(_) => ErrorCode::InternalError,
+        }
+    }
+
+    /// A message that reveals nothing internal: faults get a fixed sentence, the
+    /// detail goes to the server log.
+    pub fn public_message(&self) -> String {
+        match self.code() {
+            ErrorCode::InternalError => "an internal error occurred; it has been logged".to_owned(),
+            ErrorCode::ServiceUnavailable => {
+                "the server could not complete the request; retry with the same Idempotency-Key"
+                    .to_owned()
+            }
+            ErrorCode::InsufficientFunds => {
+                "the wallet's available balance is lower than the amount".to_owned()
+            }
+            ErrorCode::IdempotencyConflict => {
+                "this Idempotency-Key was already used with different parameters".to_owned()
+            }
+            _ => match self {
+                ServiceError::Store(StoreError::Ledger(e)) => e.to_string(),
+                ServiceError::Store(e) => e.to_string(),
+                other => other.to_string(),
+            },
+        }
+    }
+}

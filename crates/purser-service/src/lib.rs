@@ -1,0 +1,186 @@
+//! Purser's application services: every operation a person or an agent can ask
+//! for, whatever the front end (HTTP API, CLI, MCP).
+//!
+//! A call here authenticates nothing itself — front ends turn a bearer token into
+//! a [`Principal`] with [`Purser::authenticate`] — but it checks that the principal
+//! may act on the object, validates input, decides the change, and hands it to the
+//! store, which applies it durably with its audit record. Knows no HTTP or JSON.
+
+pub mod auth;
+mod error;
+mod idempotency;
+mod ids;
+mod wallets;
+
+use std::sync::Arc;
+
+use purser_core::Clock;
+use purser_signer::{MasterKey, TokenSigningKey};
+use purser_store::Store;
+use purser_types::{AgentId, Secret};
+
+pub use auth::{AgentToken, Jwk, Principal};
+pub use error::ServiceError;
+pub use idempotency::{IDEMPOTENCY_KEY_MAX_LEN, IdempotencyKey};
+pub use wallets::{
+    AgentRegistered, NAME_MAX_CHARS, Replayable, SANDBOX_FUNDING_MAX, WalletCreated, WalletView,
+};
+
+/// Settings of the service layer.
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    /// Whether the simulated on-ramp may fund wallets.
+    pub sandbox: bool,
+    /// The `iss` of agent JWTs: this server's public base URL.
+    pub issuer: String,
+    /// Agent JWT lifetime in seconds (at most 900).
+    pub agent_token_ttl_secs: u64,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        Self {
+            sandbox: true,
+            issuer: "http://127.0.0.1:8402".into(),
+            agent_token_ttl_secs: 600,
+        }
+    }
+}
+
+struct Inner {
+    store: Store,
+    master: MasterKey,
+    tokens: auth::TokenAuthority,
+    clock: Arc<dyn Clock>,
+    config: ServiceConfig,
+}
+
+/// The service. Cheap to clone.
+#[derive(Clone)]
+pub struct Purser {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Purser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Purser")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+const META_MASTER_KEY_FINGERPRINT: &str = "master_key_fingerprint";
+const META_AGENT_TOKEN_KEY: &str = "agent_token_key";
+
+impl Purser {
+    /// Starts the service on an open store. Refuses a master key other than the
+    /// one the database was created with, and creates the agent-token signing key
+    /// on first start (two servers starting together agree on one).
+    pub async fn start(
+        store: Store,
+        master: MasterKey,
+        clock: Arc<dyn Clock>,
+        config: ServiceConfig,
+    ) -> Result<Purser, ServiceError> {
+        let fingerprint = master.fingerprint();
+        if store
+            .meta_init(META_MASTER_KEY_FINGERPRINT, &fingerprint)
+            .await?
+            != fingerprint
+        {
+            return Err(ServiceError::MasterKeyMismatch);
+        }
+        let candidate = TokenSigningKey::generate()?.seal(&master)?;
+        let sealed = store.meta_init(META_AGENT_TOKEN_KEY, &candidate).await?;
+        let signing_key = TokenSigningKey::unseal(&master, &sealed)?;
+        let tokens = auth::TokenAuthority::new(
+            &signing_key,
+            config.issuer.clone(),
+            config.agent_token_ttl_secs,
+        )?;
+        let inner = Inner {
+            store,
+            master,
+            tokens,
+            clock,
+            config,
+        };
+        Ok(Purser {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// The store, for operator tools and health checks.
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// The service's settings.
+    pub fn config(&self) -> &ServiceConfig {
+        &self.inner.config
+    }
+
+    /// The public keys that verify agent JWTs.
+    pub fn jwks(&self) -> Vec<Jwk> {
+        vec![self.inner.tokens.jwk().clone()]
+    }
+
+    /// Turns a bearer token into a principal. Owner tokens are looked up by hash;
+    /// agent JWTs are verified and the agent's row is read on every call, so a
+    /// revocation takes effect on the next request.
+    pub async fn authenticate(&self, bearer: &str) -> Result<Principal, ServiceError> {
+        match auth::classify(bearer) {
+            auth::Bearer::OwnerToken(token) => {
+                let wallet = self
+                    .inner
+                    .store
+                    .wallet_by_owner_token(&auth::hash_secret(token))
+                    .await?;
+                wallet.map(|w| Principal::Owner { wallet: w.id }).ok_or(
+                    ServiceError::Unauthenticated("the owner token is not valid"),
+                )
+            }
+            auth::Bearer::AgentCredential => Err(ServiceError::Unauthenticated(
+                "an agent credential is not a bearer token: exchange it at POST /api/agents/token",
+            )),
+            auth::Bearer::Jwt(token) => {
+                let (agent_id, wallet) = self.inner.tokens.verify(token, self.inner.clock.now())?;
+                let agent = self
+                    .inner
+                    .store
+                    .agent(agent_id)
+                    .await?
+                    .filter(|a| a.wallet_id == wallet)
+                    .ok_or(ServiceError::Unauthenticated(
+                        "the bearer token is not valid",
+                    ))?;
+                auth::check_agent_active(agent.status)?;
+                Ok(Principal::Agent {
+                    agent: agent.id,
+                    wallet,
+                })
+            }
+        }
+    }
+
+    /// Exchanges an agent credential for a short-lived JWT.
+    pub async fn issue_agent_token(
+        &self,
+        agent_id: AgentId,
+        credential: &Secret<String>,
+    ) -> Result<AgentToken, ServiceError> {
+        const REFUSED: ServiceError =
+            ServiceError::Unauthenticated("the agent id or credential is not valid");
+        let agent = self
+            .inner
+            .store
+            .agent_by_credential(&auth::hash_secret(credential.expose()))
+            .await?
+            .filter(|a| a.id == agent_id)
+            .ok_or(REFUSED)?;
+        auth::check_agent_active(agent.status)?;
+        self.inner
+            .tokens
+            .issue(agent.id, agent.wallet_id, self.inner.clock.now())
+    }
+}

@@ -1,0 +1,210 @@
+//! Purser's storage: one [`Store`] over two real backends, SQLite (the embedded
+//! default: one file, WAL, `synchronous=FULL`) and PostgreSQL.
+//!
+//! The SQL is shared: both engines speak it through sqlx's `Any` driver, and the
+//! few places they differ (how a write transaction begins, row locks, DDL) live in
+//! [`dialect`] and in one migration set per backend.
+//!
+//! Every change goes through [`Store::write`]. Writes are queued to one committer
+//! task per store, which applies them in groups, each change in its own savepoint,
+//! in one transaction (group commit: one fsync for many changes). A caller hears
+//! back only after that transaction committed: nothing is acknowledged before it is
+//! durable. Balance rules are enforced by conditional updates inside the
+//! transaction, never by reading first and writing later, so several stores (or
+//! several server processes on one PostgreSQL database) can never overspend.
+
+mod committer;
+pub mod dialect;
+mod error;
+mod migrate;
+mod read;
+mod rows;
+mod write;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use purser_core::change::{Change, Outcome};
+use purser_types::{Actor, Hash32, UnixMs};
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::{AnyPool, Executor};
+use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+pub use dialect::Backend;
+pub use error::StoreError;
+pub use read::{AuditVerification, Page};
+
+/// How to open a store.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// `sqlite://path`, a bare file path (SQLite), or `postgres://…`.
+    pub url: String,
+    /// The most changes committed in one transaction. 1 disables group commit.
+    pub max_batch: usize,
+    /// How many changes may wait for the committer before writers wait too.
+    pub queue_depth: usize,
+    /// Connections in the pool (readers plus the committer).
+    pub max_connections: u32,
+}
+
+impl StoreConfig {
+    /// Defaults for a URL: batches of up to 256 changes, a queue of 4096.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            max_batch: 256,
+            queue_depth: 4096,
+            max_connections: 16,
+        }
+    }
+}
+
+/// A caller's idempotency key, scoped to who sent it, with a fingerprint of what
+/// they asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Idempotency {
+    /// Whose keys these are (an owner's wallet, an agent, or anonymous sign-up).
+    pub scope: String,
+    /// The caller's key.
+    pub key: String,
+    /// SHA-256 over the operation and its parameters.
+    pub fingerprint: Hash32,
+}
+
+/// One change to apply, with who asked for it and when.
+#[derive(Debug, Clone)]
+pub struct WriteRequest {
+    /// When the change happens (from the service's clock).
+    pub at: UnixMs,
+    /// Who made it; named in the audit record.
+    pub actor: Actor,
+    /// The caller's idempotency key, if the change is idempotent.
+    pub idempotency: Option<Idempotency>,
+    /// The change.
+    pub change: Change,
+}
+
+/// A change as committed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Committed {
+    /// The record the change produced (or produced the first time, on a replay).
+    pub outcome: Outcome,
+    /// True when an earlier request with the same idempotency key did the work.
+    pub replayed: bool,
+}
+
+struct Job {
+    request: WriteRequest,
+    reply: oneshot::Sender<Result<Committed, StoreError>>,
+}
+
+struct Inner {
+    pool: AnyPool,
+    backend: Backend,
+    queue: mpsc::Sender<Job>,
+    committer: Mutex<Option<(oneshot::Sender<()>, JoinHandle<()>)>>,
+}
+
+/// The store. Cheap to clone; every clone shares one pool and one committer.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.inner.backend)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) the database, applies migrations, and starts the
+    /// committer.
+    pub async fn open(config: StoreConfig) -> Result<Store, StoreError> {
+        install_default_drivers();
+        let (backend, url) = dialect::normalize_url(&config.url)?;
+        let pool = connect(backend, &url, config.max_connections).await?;
+        migrate::run(&pool, backend).await?;
+        let (queue, jobs) = mpsc::channel(config.queue_depth.max(1));
+        let (stop, stopped) = oneshot::channel();
+        let task = tokio::spawn(committer::run(
+            pool.clone(),
+            backend,
+            config.max_batch.max(1),
+            jobs,
+            stopped,
+        ));
+        let inner = Inner {
+            pool,
+            backend,
+            queue,
+            committer: Mutex::new(Some((stop, task))),
+        };
+        Ok(Store {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// Which backend this store runs on.
+    pub fn backend(&self) -> Backend {
+        self.inner.backend
+    }
+
+    /// Applies one change durably, with its audit record. Returns only after the
+    /// transaction that holds it has committed.
+    pub async fn write(&self, request: WriteRequest) -> Result<Committed, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.inner
+            .queue
+            .send(Job { request, reply })
+            .await
+            .map_err(|_| StoreError::ShuttingDown)?;
+        answer.await.map_err(|_| StoreError::ShuttingDown)?
+    }
+
+    /// Stops taking writes, commits every write already queued, and closes the pool.
+    pub async fn close(&self) {
+        let committer = self.inner.committer.lock().await.take();
+        if let Some((stop, task)) = committer {
+            let _ = stop.send(());
+            if let Err(error) = task.await {
+                tracing::error!(%error, "committer task failed");
+            }
+        }
+        self.inner.pool.close().await;
+    }
+
+    /// Checks that the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.inner.pool.execute("SELECT 1").await?;
+        Ok(())
+    }
+
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.inner.pool
+    }
+}
+
+async fn connect(backend: Backend, url: &str, max_connections: u32) -> Result<AnyPool, StoreError> {
+    let options = AnyPoolOptions::new()
+        .max_connections(max_connections.max(2))
+        .acquire_timeout(Duration::from_secs(10));
+    let options = match backend {
+        Backend::Sqlite => options.after_connect(|conn, _meta| {
+            Box::pin(async move {
+                conn.execute(dialect::SQLITE_CONNECTION_PRAGMAS).await?;
+                Ok(())
+            })
+        }),
+        Backend::Postgres => options,
+    };
+    let pool = options.connect(url).await?;
+    if backend == Backend::Sqlite {
+        // WAL is a property of the file: set it once, before anything else writes.
+        pool.execute("PRAGMA journal_mode = WAL").await?;
+    }
+    Ok(pool)
+}

@@ -1,1 +1,105 @@
-fn main() {}
+//! `purser`: the server, the demo, and the command-line client.
+
+mod bench;
+mod cli;
+mod client;
+mod commands;
+mod config;
+mod demo;
+mod serve;
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+use crate::cli::{AuditCommand, BenchCommand, Cli, Command, LedgerCommand, LogFormat};
+use crate::client::ClientError;
+use crate::commands::Context;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let json = cli.json;
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            report(&error, json);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Prints a failure: the API's code and message when there is one.
+fn report(error: &anyhow::Error, json: bool) {
+    if let Some(reported) = error.downcast_ref::<commands::Reported>() {
+        if !json {
+            eprintln!("error: {reported}");
+        }
+        return;
+    }
+    let api = error.downcast_ref::<ClientError>();
+    let code = api.and_then(ClientError::code).unwrap_or("cli_error");
+    if json {
+        let body =
+            serde_json::json!({ "error": { "code": code, "message": format!("{error:#}") } });
+        println!("{body}");
+    } else {
+        eprintln!("error: {error:#}");
+    }
+}
+
+fn init_logging(format: LogFormat, default_level: &str) {
+    let filter = EnvFilter::try_from_env("PURSER_LOG")
+        .or_else(|_| EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| EnvFilter::new(default_level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().with_current_span(true).init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    let mut ctx = Context::load(cli.json, cli.config)?;
+    match cli.command {
+        Command::Serve(args) => {
+            let settings = config::resolve_serve(&args, &ctx.config.serve)?;
+            init_logging(settings.log_format, "info");
+            serve::run(settings).await
+        }
+        command => {
+            init_logging(LogFormat::Text, "warn");
+            dispatch(&mut ctx, command).await
+        }
+    }
+}
+
+async fn dispatch(ctx: &mut Context, command: Command) -> Result<()> {
+    match command {
+        Command::Serve(_) => Ok(()),
+        Command::Demo(args) => demo::run(ctx, args).await,
+        Command::Wallet(command) => commands::wallet(ctx, command).await,
+        Command::Agent(command) => commands::agent(ctx, command).await,
+        Command::Ledger(LedgerCommand::Check(args)) => serve::ledger_check(ctx, &args).await,
+        Command::Audit(AuditCommand::Verify(args)) => serve::audit_verify(ctx, &args).await,
+        Command::Audit(AuditCommand::List {
+            limit,
+            wallet,
+            client,
+        }) => commands::audit_list(ctx, limit, &wallet, &client).await,
+        Command::Bench(BenchCommand::Ledger(args)) => bench::ledger(ctx, args).await,
+    }
+}

@@ -22,6 +22,7 @@ use purser_types::{AgentId, Secret};
 pub use auth::{AgentToken, Jwk, Principal};
 pub use error::ServiceError;
 pub use idempotency::{IDEMPOTENCY_KEY_MAX_LEN, IdempotencyKey};
+pub use purser_store::Page;
 pub use wallets::{
     AgentRegistered, NAME_MAX_CHARS, Replayable, SANDBOX_FUNDING_MAX, WalletCreated, WalletView,
 };

@@ -58,22 +58,22 @@ impl FromStr for Currency {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum AmountError {
     /// The string was empty.
-    #[error("amount is empty")]
+    #[error("USDC amount is empty")]
     Empty,
     /// A minus sign: amounts are never negative; direction comes from the operation.
-    #[error("amount must not be negative")]
+    #[error("USDC amount must not be negative")]
     Negative,
     /// Anything but `digits` or `digits.digits` (spaces, signs, exponents, NaN, …).
-    #[error("amount must be a plain decimal number such as \"5\" or \"0.002\"")]
+    #[error("USDC amount must be a plain decimal number such as \"5\" or \"0.002\"")]
     Malformed,
     /// `01`, `00.5`: a leading zero that is not the only integer digit.
-    #[error("amount must not have leading zeros")]
+    #[error("USDC amount must not have leading zeros")]
     LeadingZero,
     /// More than 6 digits after the point: USDC cannot represent it.
-    #[error("amount has more than 6 decimal places (USDC's precision)")]
+    #[error("USDC amount has more than 6 decimal places")]
     TooPrecise,
     /// Larger than the largest representable amount.
-    #[error("amount is too large (the maximum is 9223372036854.775807 USDC)")]
+    #[error("USDC amount is too large (the maximum is 9223372036854.775807)")]
     Overflow,
     /// A currency other than USDC.
     #[error("unsupported currency: only USDC is supported")]

@@ -1,0 +1,287 @@
+//! `purser bench ledger`: durable ledger transfers per second through the store.
+//!
+//! Each client owns a funded wallet and pays one unit at a time to a shared
+//! merchant wallet (many agents paying one service), waiting for each transfer to
+//! be committed before sending the next. Runs each combination of database, group
+//! commit size and client count for a fixed time and reports throughput and
+//! latency percentiles. SQLite runs on a temporary file with `synchronous=FULL`;
+//! PostgreSQL runs in a throwaway schema that is dropped afterwards.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result};
+use purser_core::change::{Change, NewTransfer};
+use purser_signer::random_bytes;
+use purser_store::{Store, StoreConfig, WriteRequest};
+use purser_types::{
+    AccountId, AccountKind, Actor, Currency, Hash32, TransferId, TransferKind, UnixMs, Usdc,
+    Wallet, WalletId,
+};
+use serde_json::json;
+use sqlx::{AnyConnection, Connection, Executor};
+
+use crate::cli::BenchLedgerArgs;
+use crate::commands::Context;
+
+struct Measurement {
+    database: String,
+    batch: usize,
+    clients: usize,
+    transfers: u64,
+    elapsed: Duration,
+    latencies_us: Vec<u64>,
+}
+
+impl Measurement {
+    fn per_second(&self) -> f64 {
+        self.transfers as f64 / self.elapsed.as_secs_f64()
+    }
+
+    fn percentile_ms(&self, p: f64) -> f64 {
+        if self.latencies_us.is_empty() {
+            return 0.0;
+        }
+        let rank = ((self.latencies_us.len() - 1) as f64 * p).round() as usize;
+        self.latencies_us[rank.min(self.latencies_us.len() - 1)] as f64 / 1000.0
+    }
+}
+
+pub(crate) async fn ledger(ctx: &Context, args: BenchLedgerArgs) -> Result<()> {
+    sqlx::any::install_default_drivers();
+    let mut results = Vec::new();
+    for database in &args.db {
+        for &batch in &args.batch {
+            for &clients in &args.clients {
+                let target = Target::create(database).await?;
+                let measured = measure(
+                    &target.url,
+                    database,
+                    batch,
+                    clients,
+                    Duration::from_secs(args.seconds),
+                )
+                .await;
+                target.cleanup().await;
+                let measured = measured?;
+                if !ctx.json {
+                    println!(
+                        "{:<9} batch {:>4}  clients {:>3}  {:>9.0} transfers/s  p50 {:>7.2} ms  p99 {:>7.2} ms",
+                        measured.database,
+                        measured.batch,
+                        measured.clients,
+                        measured.per_second(),
+                        measured.percentile_ms(0.50),
+                        measured.percentile_ms(0.99)
+                    );
+                }
+                results.push(measured);
+            }
+        }
+    }
+    if ctx.json {
+        let rows: Vec<_> = results
+            .iter()
+            .map(|m| {
+                json!({
+                    "database": m.database, "batch": m.batch, "clients": m.clients,
+                    "transfers": m.transfers, "seconds": m.elapsed.as_secs_f64(),
+                    "transfersPerSecond": m.per_second(),
+                    "p50Ms": m.percentile_ms(0.50), "p99Ms": m.percentile_ms(0.99),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    }
+    Ok(())
+}
+
+/// A throwaway database for one measurement.
+struct Target {
+    url: String,
+    dir: Option<tempfile::TempDir>,
+    pg_schema: Option<(String, String)>,
+}
+
+impl Target {
+    async fn create(database: &str) -> Result<Target> {
+        if database == "sqlite" {
+            let dir = tempfile::Builder::new().prefix("purser-bench-").tempdir()?;
+            let url = dir.path().join("bench.db").display().to_string();
+            return Ok(Target {
+                url,
+                dir: Some(dir),
+                pg_schema: None,
+            });
+        }
+        let schema = format!("purser_bench_{}", hex_id()?);
+        let mut conn = AnyConnection::connect(database)
+            .await
+            .context("cannot reach PostgreSQL")?;
+        conn.execute(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+            .await?;
+        conn.close().await?;
+        let separator = if database.contains('?') { '&' } else { '?' };
+        let url = format!("{database}{separator}options=-csearch_path%3D{schema}");
+        Ok(Target {
+            url,
+            dir: None,
+            pg_schema: Some((database.to_owned(), schema)),
+        })
+    }
+
+    async fn cleanup(self) {
+        if let Some((base, schema)) = &self.pg_schema
+            && let Ok(mut conn) = AnyConnection::connect(base).await
+        {
+            let _ = conn
+                .execute(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+                .await;
+            let _ = conn.close().await;
+        }
+        drop(self.dir);
+    }
+}
+
+fn hex_id() -> Result<String> {
+    Ok(random_bytes::<6>()?
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+fn now() -> UnixMs {
+    purser_core::Clock::now(&purser_core::SystemClock)
+}
+
+async fn create_wallet(store: &Store, name: &str) -> Result<WalletId> {
+    let id = WalletId::from_bytes(random_bytes()?);
+    let wallet = Wallet {
+        id,
+        name: name.to_owned(),
+        currency: Currency::Usdc,
+        address: format!("0x{}", hex_id()?),
+        created_at: now(),
+    };
+    let change = Change::CreateWallet {
+        wallet,
+        owner_token_hash: Hash32(random_bytes()?),
+        sealed_key: "bench".into(),
+    };
+    store
+        .write(WriteRequest {
+            at: now(),
+            actor: Actor::System,
+            idempotency: None,
+            change,
+        })
+        .await?;
+    Ok(id)
+}
+
+fn transfer(from: AccountId, to: AccountId, amount: Usdc, kind: TransferKind) -> Result<Change> {
+    Ok(Change::Transfer(NewTransfer {
+        id: TransferId::from_bytes(random_bytes()?),
+        from,
+        to,
+        amount,
+        kind,
+        memo: None,
+    }))
+}
+
+async fn measure(
+    url: &str,
+    database: &str,
+    batch: usize,
+    clients: usize,
+    duration: Duration,
+) -> Result<Measurement> {
+    let store = Store::open(StoreConfig {
+        max_batch: batch,
+        ..StoreConfig::new(url)
+    })
+    .await?;
+    let merchant = AccountId::available(create_wallet(&store, "merchant").await?, Currency::Usdc);
+    let onramp = AccountId::system(AccountKind::SandboxOnramp, Currency::Usdc);
+    let mut payers = Vec::with_capacity(clients);
+    for i in 0..clients {
+        let payer = AccountId::available(
+            create_wallet(&store, &format!("payer {i}")).await?,
+            Currency::Usdc,
+        );
+        let change = transfer(
+            onramp,
+            payer,
+            Usdc::from_whole(1_000_000)?,
+            TransferKind::SandboxFunding,
+        )?;
+        store
+            .write(WriteRequest {
+                at: now(),
+                actor: Actor::System,
+                idempotency: None,
+                change,
+            })
+            .await?;
+        payers.push(payer);
+    }
+    let started = Instant::now();
+    let deadline = started + duration;
+    let tasks: Vec<_> = payers
+        .into_iter()
+        .map(|payer| {
+            let store = store.clone();
+            tokio::spawn(async move { run_client(store, payer, merchant, deadline).await })
+        })
+        .collect();
+    let mut latencies_us = Vec::new();
+    for task in tasks {
+        latencies_us.extend(task.await??);
+    }
+    let elapsed = started.elapsed();
+    let report = store.check_ledger().await?;
+    anyhow::ensure!(
+        report.is_ok(),
+        "ledger invariants broken after the benchmark: {:?}",
+        report.violations
+    );
+    store.close().await;
+    latencies_us.sort_unstable();
+    let label = if database == "sqlite" {
+        "sqlite"
+    } else {
+        "postgres"
+    };
+    Ok(Measurement {
+        database: label.into(),
+        batch,
+        clients,
+        transfers: latencies_us.len() as u64,
+        elapsed,
+        latencies_us,
+    })
+}
+
+async fn run_client(
+    store: Store,
+    payer: AccountId,
+    merchant: AccountId,
+    deadline: Instant,
+) -> Result<Vec<u64>> {
+    let unit = Usdc::from_atomic(1)?;
+    let mut latencies = Vec::new();
+    while Instant::now() < deadline {
+        let change = transfer(payer, merchant, unit, TransferKind::Adjustment)?;
+        let sent = Instant::now();
+        store
+            .write(WriteRequest {
+                at: now(),
+                actor: Actor::System,
+                idempotency: None,
+                change,
+            })
+            .await?;
+        latencies.push(u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX));
+    }
+    Ok(latencies)
+}

@@ -1,0 +1,291 @@
+//! `purser demo`: the story so far, told on a throwaway embedded server.
+//!
+//! It starts the real server (axum, the real store on a temporary SQLite file, real
+//! keys) on a free loopback port and drives it through the same HTTP client the CLI
+//! uses, checking each answer. Any surprise stops the demo with a non-zero exit.
+
+use std::sync::Arc;
+
+use anyhow::{Context as _, Result, bail, ensure};
+use purser_core::SystemClock;
+use purser_server::{AgentRegisteredResponse, ServerConfig, WalletCreatedResponse, WalletResponse};
+use purser_service::{Purser, ServiceConfig};
+use purser_signer::MasterKey;
+use purser_types::{Agent, AgentStatus, Transfer};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+
+use crate::cli::DemoArgs;
+use crate::client::{ApiClient, ClientError, new_idempotency_key};
+use crate::commands::Context;
+use crate::serve::open_store;
+
+/// Tells the story step by step: as text for a person, or as JSON at the end.
+struct Narrator {
+    json: bool,
+    steps: Vec<Value>,
+}
+
+impl Narrator {
+    fn step(&mut self, title: &str, outcome: String) {
+        if self.json {
+            self.steps
+                .push(json!({ "step": self.steps.len() + 1, "title": title, "outcome": outcome }));
+        } else {
+            println!("\n{}. {title}\n   → {outcome}", self.steps.len() + 1);
+            self.steps.push(Value::Null);
+        }
+    }
+
+    fn say(&self, text: &str) {
+        if !self.json {
+            println!("{text}");
+        }
+    }
+}
+
+/// Expects an API refusal with this code; anything else ends the demo.
+fn refused(result: Result<impl std::fmt::Debug, ClientError>, code: &str) -> Result<String> {
+    match result {
+        Err(ClientError::Api {
+            status,
+            code: got,
+            message,
+        }) if got == code => Ok(format!(
+            "refused: HTTP {} {got} ({message})",
+            status.as_u16()
+        )),
+        other => bail!("expected the server to refuse with {code}, got {other:?}"),
+    }
+}
+
+pub(crate) async fn run(ctx: &Context, args: DemoArgs) -> Result<()> {
+    let dir = tempfile::Builder::new().prefix("purser-demo-").tempdir()?;
+    let db_path = dir.path().join("purser.db");
+    let store = open_store(&db_path.display().to_string(), 256).await?;
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let service = ServiceConfig {
+        sandbox: true,
+        issuer: base.clone(),
+        agent_token_ttl_secs: 600,
+    };
+    let purser = Purser::start(
+        store,
+        MasterKey::generate()?,
+        Arc::new(SystemClock),
+        service,
+    )
+    .await?;
+    let http = ServerConfig::default();
+    let app = purser_server::router(purser.clone(), &http);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn({
+        let purser = purser.clone();
+        async move {
+            let shutdown = async move {
+                let _ = stopped.await;
+            };
+            purser_server::serve(listener, app, purser, &http, shutdown).await
+        }
+    });
+
+    let mut narrator = Narrator {
+        json: ctx.json,
+        steps: Vec::new(),
+    };
+    narrator.say(&format!(
+        "Purser demo: a throwaway server on a temporary SQLite database\n  server:   {base}\n  database: {}",
+        db_path.display()
+    ));
+    let story = tell(&mut narrator, &base, &purser).await;
+    let _ = stop.send(());
+    server.await.context("the demo server task failed")??;
+    story?;
+
+    if args.keep {
+        let kept = dir.keep();
+        narrator.say(&format!("\nKept the demo database in {}", kept.display()));
+    }
+    if ctx.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &json!({ "ok": true, "server": base, "steps": narrator.steps })
+            )?
+        );
+    } else {
+        println!("\nDone: every step behaved as it should.");
+    }
+    Ok(())
+}
+
+async fn tell(narrator: &mut Narrator, base: &str, purser: &Purser) -> Result<()> {
+    let anonymous = ApiClient::new(base, None)?;
+    let created: WalletCreatedResponse = anonymous
+        .post(
+            "/api/wallets",
+            &json!({ "name": "Demo wallet", "currency": "USDC" }),
+            &new_idempotency_key(),
+        )
+        .await?
+        .parse()?;
+    let owner_token = created
+        .owner_token
+        .context("a new wallet comes with its owner token")?;
+    let wallet = created.wallet.id;
+    narrator.step(
+        "A person creates a wallet.",
+        format!("wallet {wallet} with EVM address {}; the owner token is shown once and stored only as a hash", created.wallet.address),
+    );
+
+    let owner = anonymous.with_token(Some(owner_token));
+    let fund_key = new_idempotency_key();
+    let fund_body = json!({ "amount": "100" });
+    let funded: Transfer = owner
+        .post(
+            &format!("/api/wallets/{wallet}/fund"),
+            &fund_body,
+            &fund_key,
+        )
+        .await?
+        .parse()?;
+    let balance = available(&owner, &wallet.to_string()).await?;
+    ensure!(
+        balance == "100",
+        "expected 100 USDC available, found {balance}"
+    );
+    narrator.step(
+        "They fund it from the sandbox on-ramp.",
+        format!(
+            "transfer {} of {} USDC; available balance {balance} USDC",
+            funded.id, funded.amount
+        ),
+    );
+
+    let registered: AgentRegisteredResponse = owner
+        .post(
+            &format!("/api/wallets/{wallet}/agents"),
+            &json!({ "name": "research-agent" }),
+            &new_idempotency_key(),
+        )
+        .await?
+        .parse()?;
+    let credential = registered
+        .credential
+        .context("a new agent comes with its credential")?;
+    let agent_id = registered.agent.id.to_string();
+    narrator.step(
+        "They register an agent, \"research-agent\".",
+        format!("Agent ID {agent_id}; its credential is shown once"),
+    );
+
+    let token = anonymous.agent_token(&agent_id, &credential).await?;
+    narrator.step(
+        "The agent exchanges its credential for a short-lived JWT (Ed25519, verifiable at /.well-known/jwks.json).",
+        format!("a {}-second token, expiring at {}", token.expires_in, token.expires_at),
+    );
+
+    let agent = anonymous.with_token(Some(token.token.clone()));
+    let seen = available(&agent, &wallet.to_string()).await?;
+    narrator.step(
+        "The agent reads its own wallet with the JWT.",
+        format!("it sees {seen} USDC available"),
+    );
+
+    let attempt = agent
+        .post(
+            &format!("/api/wallets/{wallet}/agents"),
+            &json!({ "name": "rogue" }),
+            &new_idempotency_key(),
+        )
+        .await;
+    narrator.step(
+        "The agent tries an owner-only action: registering another agent.",
+        refused(attempt, "forbidden")?,
+    );
+
+    let revoked: Agent = owner
+        .post(
+            &format!("/api/agents/{agent_id}/revoke"),
+            &json!({}),
+            &new_idempotency_key(),
+        )
+        .await?
+        .parse()?;
+    ensure!(
+        revoked.status == AgentStatus::Revoked,
+        "the agent should be revoked"
+    );
+    narrator.step(
+        "The owner revokes the agent.",
+        format!("agent {agent_id} is {}", revoked.status.as_str()),
+    );
+
+    let attempt = agent.get(&format!("/api/wallets/{wallet}")).await;
+    narrator.step(
+        "The agent tries again with the same, unexpired JWT.",
+        refused(attempt, "agent_revoked")?,
+    );
+    let attempt = anonymous.agent_token(&agent_id, &credential).await;
+    narrator.step(
+        "It asks for a fresh JWT with its credential.",
+        refused(attempt, "agent_revoked")?,
+    );
+
+    let replay = owner
+        .post(
+            &format!("/api/wallets/{wallet}/fund"),
+            &fund_body,
+            &fund_key,
+        )
+        .await?;
+    let balance = available(&owner, &wallet.to_string()).await?;
+    ensure!(
+        replay.replayed && balance == "100",
+        "a replayed funding request must not move money twice"
+    );
+    narrator.step(
+        "The owner's funding request is retried with the same Idempotency-Key (as after a lost response).",
+        format!("the original result is returned and marked replayed; balance still {balance} USDC"),
+    );
+    let conflict = owner
+        .post(
+            &format!("/api/wallets/{wallet}/fund"),
+            &json!({ "amount": "5" }),
+            &fund_key,
+        )
+        .await;
+    narrator.step(
+        "The same key is reused with a different amount.",
+        refused(conflict, "idempotency_conflict")?,
+    );
+
+    let report = purser.store().check_ledger().await?;
+    ensure!(
+        report.is_ok(),
+        "ledger invariants broken: {:?}",
+        report.violations
+    );
+    let audit = purser
+        .store()
+        .verify_audit()
+        .await?
+        .map_err(|b| anyhow::anyhow!("{b}"))?;
+    narrator.step(
+        "The operator checks the ledger and the audit trail.",
+        format!(
+            "ledger: {} accounts, every invariant holds; audit chain: {} hash-chained records verified",
+            report.accounts, audit.records
+        ),
+    );
+    Ok(())
+}
+
+async fn available(client: &ApiClient, wallet: &str) -> Result<String> {
+    let view: WalletResponse = client
+        .get(&format!("/api/wallets/{wallet}"))
+        .await?
+        .parse()?;
+    Ok(view.balances.available.to_string())
+}

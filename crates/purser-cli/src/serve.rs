@@ -1,0 +1,162 @@
+//! `purser serve` and the operator commands that open the database directly.
+
+use std::sync::Arc;
+
+use anyhow::{Context as _, Result};
+use purser_core::SystemClock;
+use purser_server::ServerConfig;
+use purser_service::{Purser, ServiceConfig};
+use purser_signer::MasterKey;
+use purser_store::{Store, StoreConfig};
+use serde_json::json;
+use tokio::net::TcpListener;
+
+use crate::cli::DbArgs;
+use crate::commands::{Context, Reported};
+use crate::config::{self, MasterKeySource, ServeSettings};
+
+/// Loads the master key from `PURSER_MASTER_KEY` or the key file (created on first start).
+pub(crate) fn load_master_key(source: &MasterKeySource) -> Result<MasterKey> {
+    match source {
+        MasterKeySource::Env => {
+            let text =
+                std::env::var("PURSER_MASTER_KEY").context("PURSER_MASTER_KEY is not set")?;
+            Ok(MasterKey::parse(&text).context("PURSER_MASTER_KEY is invalid")?)
+        }
+        MasterKeySource::File(path) => {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                create_private_dir(dir)?;
+            }
+            let (key, created) = MasterKey::load_or_create(path)?;
+            if created {
+                tracing::info!(path = %path.display(), "created a new master key file (mode 0600); back it up");
+            }
+            Ok(key)
+        }
+    }
+}
+
+/// Creates a directory for Purser's data, private to its user.
+fn create_private_dir(dir: &std::path::Path) -> Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder
+        .create(dir)
+        .with_context(|| format!("cannot create {}", dir.display()))
+}
+
+/// Creates the directory a SQLite file will live in.
+fn prepare_sqlite_dir(db_url: &str) -> Result<()> {
+    let (backend, _) = purser_store::dialect::normalize_url(db_url)?;
+    if backend == purser_store::Backend::Sqlite {
+        let path = db_url
+            .strip_prefix("sqlite://")
+            .or_else(|| db_url.strip_prefix("sqlite:"))
+            .unwrap_or(db_url);
+        let path = std::path::Path::new(path.split('?').next().unwrap_or(path));
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            create_private_dir(dir)?;
+        }
+    }
+    Ok(())
+}
+
+/// Opens the store, creating the database and applying migrations on first start.
+pub(crate) async fn open_store(db_url: &str, max_batch: usize) -> Result<Store> {
+    prepare_sqlite_dir(db_url)?;
+    let config = StoreConfig {
+        max_batch,
+        ..StoreConfig::new(db_url)
+    };
+    Store::open(config)
+        .await
+        .context("cannot open the database")
+}
+
+pub(crate) async fn run(settings: ServeSettings) -> Result<()> {
+    let master = load_master_key(&settings.master_key)?;
+    let store = open_store(&settings.db_url, settings.max_batch).await?;
+    let service = ServiceConfig {
+        sandbox: settings.sandbox,
+        issuer: settings.public_url.clone(),
+        agent_token_ttl_secs: settings.agent_token_ttl_secs,
+    };
+    let purser = Purser::start(store, master, Arc::new(SystemClock), service).await?;
+    let http = ServerConfig {
+        body_limit_bytes: settings.body_limit_bytes,
+        request_timeout_ms: settings.request_timeout_ms,
+        shutdown_grace_ms: settings.shutdown_grace_ms,
+    };
+    let listener = TcpListener::bind(settings.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", settings.listen))?;
+    let address = listener.local_addr()?;
+    tracing::info!(
+        %address,
+        backend = %purser.store().backend(),
+        sandbox = settings.sandbox,
+        max_batch = settings.max_batch,
+        "purser is listening"
+    );
+    let app = purser_server::router(purser.clone(), &http);
+    purser_server::serve(
+        listener,
+        app,
+        purser,
+        &http,
+        purser_server::shutdown_signal(),
+    )
+    .await?;
+    Ok(())
+}
+
+async fn operator_store(ctx: &Context, args: &DbArgs) -> Result<Store> {
+    let (db_url, _) = config::resolve_db(args, &ctx.config.serve);
+    open_store(&db_url, 1).await
+}
+
+/// `purser ledger check`: exits non-zero when any invariant is broken.
+pub(crate) async fn ledger_check(ctx: &Context, args: &DbArgs) -> Result<()> {
+    let store = operator_store(ctx, args).await?;
+    let report = store.check_ledger().await?;
+    store.close().await;
+    let violations: Vec<String> = report.violations.iter().map(ToString::to_string).collect();
+    let body =
+        json!({ "ok": report.is_ok(), "accounts": report.accounts, "violations": violations });
+    ctx.emit(&body, || {
+        if report.is_ok() {
+            format!("ledger OK: {} accounts; every currency sums to zero, no wallet is negative, every balance equals its transfers", report.accounts)
+        } else {
+            format!("ledger BROKEN:\n  {}", violations.join("\n  "))
+        }
+    })?;
+    if !report.is_ok() {
+        return Err(Reported(format!("{} ledger invariant(s) broken", violations.len())).into());
+    }
+    Ok(())
+}
+
+/// `purser audit verify`: exits non-zero and names the record when the chain is broken.
+pub(crate) async fn audit_verify(ctx: &Context, args: &DbArgs) -> Result<()> {
+    let store = operator_store(ctx, args).await?;
+    let verdict = store.verify_audit().await?;
+    store.close().await;
+    match verdict {
+        Ok(verified) => {
+            let body = json!({ "ok": true, "records": verified.records, "head": verified.head.hash.to_string() });
+            ctx.emit(&body, || {
+                format!(
+                    "audit chain OK: {} records, head {}",
+                    verified.records, verified.head.hash
+                )
+            })
+        }
+        Err(chain_break) => {
+            let body = json!({ "ok": false, "error": chain_break.to_string() });
+            ctx.emit(&body, || format!("audit chain BROKEN: {chain_break}"))?;
+            Err(Reported("the audit chain is broken".into()).into())
+        }
+    }
+}

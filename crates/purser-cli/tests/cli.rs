@@ -1,0 +1,385 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! The `purser` binary as a person runs it: `demo`, `serve` in its own process,
+//! the client commands against it, and the operator checks.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use purser_testkit::TestDb;
+use serde_json::Value;
+use sqlx::{AnyConnection, Connection, Executor};
+
+const PURSER: &str = env!("CARGO_BIN_EXE_purser");
+
+/// A `purser` invocation with an isolated config file and data directory.
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Env {
+        Env {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn config(&self) -> PathBuf {
+        self.dir.path().join("config.toml")
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(PURSER);
+        command
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.dir.path())
+            .env("PURSER_CONFIG", self.config())
+            .env("PURSER_DATA_DIR", self.dir.path().join("data"))
+            .stdin(Stdio::null());
+        command
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    /// Runs a command that must succeed and returns its stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        let output = self.run(args);
+        assert!(
+            output.status.success(),
+            "purser {args:?} failed:\n{}\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        let mut with_json = vec!["--json"];
+        with_json.extend_from_slice(args);
+        serde_json::from_str(&self.ok(&with_json)).unwrap()
+    }
+}
+
+/// A `purser serve` process.
+struct Server {
+    child: Child,
+    base: String,
+    log: PathBuf,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Server {
+    fn start(env: &Env, extra: &[&str], vars: &[(&str, &str)]) -> Server {
+        let port = free_port();
+        let listen = format!("127.0.0.1:{port}");
+        let log = env.dir.path().join(format!("serve-{port}.log"));
+        let mut args = vec!["serve", "--listen", &listen, "--log-format", "json"];
+        args.extend_from_slice(extra);
+        let mut command = env.command(&args);
+        command
+            .envs(vars.iter().copied())
+            .env("PURSER_LOG", "debug");
+        command
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap());
+        let child = command.spawn().unwrap();
+        let server = Server {
+            child,
+            base: format!("http://{listen}"),
+            log,
+        };
+        server.wait_ready();
+        server
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(mut stream) =
+                std::net::TcpStream::connect(self.base.trim_start_matches("http://"))
+            {
+                use std::io::{Read, Write};
+                let _ = stream.write_all(b"GET /healthz HTTP/1.0\r\n\r\n");
+                let mut reply = String::new();
+                let _ = stream.read_to_string(&mut reply);
+                if reply.starts_with("HTTP/1.0 200") || reply.starts_with("HTTP/1.1 200") {
+                    return;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "server did not become ready:\n{}",
+            std::fs::read_to_string(&self.log).unwrap_or_default()
+        );
+    }
+
+    /// SIGTERM, then wait: the server must exit cleanly.
+    fn stop(mut self) -> String {
+        let pid = self.child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let status = self.child.wait().unwrap();
+        let log = std::fs::read_to_string(&self.log).unwrap();
+        assert!(status.success(), "serve exited with {status}:\n{log}");
+        log
+    }
+}
+
+#[test]
+fn demo_tells_the_story_and_exits_zero() {
+    let env = Env::new();
+    let text = env.ok(&["demo"]);
+    for expected in [
+        "creates a wallet",
+        "agent_revoked",
+        "forbidden",
+        "replayed",
+        "idempotency_conflict",
+        "every invariant holds",
+        "Done",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+    let json = env.json(&["demo"]);
+    assert_eq!(json["ok"], true);
+    assert!(json["steps"].as_array().unwrap().len() >= 10);
+}
+
+#[test]
+fn serve_and_client_commands_on_sqlite() {
+    let env = Env::new();
+    let server = Server::start(&env, &[], &[]);
+    let created = env.json(&[
+        "wallet",
+        "create",
+        "--name",
+        "Ops",
+        "--server",
+        &server.base,
+    ]);
+    let owner_token = created["ownerToken"].as_str().unwrap().to_owned();
+    let wallet = created["wallet"]["id"].as_str().unwrap().to_owned();
+    let config = std::fs::read_to_string(env.config()).unwrap();
+    assert!(config.contains(&wallet) && config.contains(&server.base));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(env.config())
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "the config file holds a token");
+    }
+
+    // Every later command finds the server, wallet and token in the config file.
+    assert_eq!(
+        env.json(&["wallet", "fund", "--amount", "100"])["amount"],
+        "100"
+    );
+    assert_eq!(
+        env.json(&["wallet", "balance"])["balances"]["available"],
+        "100"
+    );
+    let added = env.json(&["agent", "add", "--name", "bot"]);
+    let agent = added["agent"]["id"].as_str().unwrap().to_owned();
+    let credential = added["credential"].as_str().unwrap().to_owned();
+    let jwt = env
+        .ok(&[
+            "agent",
+            "token",
+            "--agent-id",
+            &agent,
+            "--credential",
+            &credential,
+        ])
+        .trim()
+        .to_owned();
+    assert_eq!(jwt.split('.').count(), 3);
+
+    // The agent acts through PURSER_TOKEN, or through its credential and Agent ID.
+    let as_agent = |args: &[&str], token: &str| {
+        let mut command = env.command(args);
+        command
+            .env("PURSER_TOKEN", token)
+            .env("PURSER_AGENT_ID", &agent);
+        command.output().unwrap()
+    };
+    assert!(as_agent(&["wallet", "balance"], &jwt).status.success());
+    assert!(
+        as_agent(&["wallet", "balance"], &credential)
+            .status
+            .success()
+    );
+    let forbidden = as_agent(&["--json", "agent", "add", "--name", "x"], &jwt);
+    assert!(!forbidden.status.success());
+    let error: Value = serde_json::from_slice(&forbidden.stdout).unwrap();
+    assert_eq!(error["error"]["code"], "forbidden");
+
+    assert_eq!(env.json(&["agent", "revoke", &agent])["status"], "revoked");
+    let refused = as_agent(&["--json", "wallet", "balance"], &jwt);
+    let error: Value = serde_json::from_slice(&refused.stdout).unwrap();
+    assert_eq!(error["error"]["code"], "agent_revoked");
+    assert_eq!(
+        env.json(&["agent", "list"])["items"][0]["status"],
+        "revoked"
+    );
+
+    let bad = env.run(&["--json", "wallet", "fund", "--amount", "1.0000001"]);
+    assert!(!bad.status.success());
+    let error: Value = serde_json::from_slice(&bad.stdout).unwrap();
+    assert_eq!(error["error"]["code"], "invalid_amount");
+
+    let audit = env.json(&["audit", "list"]);
+    assert_eq!(audit["items"][0]["action"], "agent.revoked");
+    let log = server.stop();
+
+    // Operator checks read the same database the server used.
+    assert_eq!(env.json(&["ledger", "check"])["ok"], true);
+    assert_eq!(env.json(&["audit", "verify"])["records"], 4);
+
+    // Logs are structured and never carry a secret.
+    assert!(
+        log.lines()
+            .all(|line| serde_json::from_str::<Value>(line).is_ok()),
+        "non-JSON log line"
+    );
+    assert!(log.contains("\"status\":201") || log.contains("status=201") || log.contains("201"));
+    for secret in [&owner_token, &credential, &jwt] {
+        assert!(!log.contains(secret.as_str()), "a secret reached the log");
+    }
+    assert!(log.contains("shutdown requested") && log.contains("stopped"));
+}
+
+/// Edits made behind Purser's back are found and named.
+#[test]
+fn operator_checks_find_tampering() {
+    let env = Env::new();
+    let server = Server::start(&env, &[], &[]);
+    env.ok(&["wallet", "create", "--name", "w", "--server", &server.base]);
+    for _ in 0..3 {
+        env.ok(&["wallet", "fund", "--amount", "5"]);
+    }
+    server.stop();
+    let db = env.dir.path().join("data").join("purser.db");
+    tamper(
+        &db,
+        "DROP TRIGGER audit_no_update; UPDATE audit_log SET actor = 'system' WHERE seq = 2;",
+    );
+    let verify = env.run(&["audit", "verify"]);
+    assert!(!verify.status.success());
+    let said = String::from_utf8_lossy(&verify.stdout);
+    assert!(said.contains("audit record 2 was edited"), "{said}");
+
+    tamper(
+        &db,
+        "UPDATE accounts SET balance = balance + 1 WHERE kind = 'available';",
+    );
+    let check = env.run(&["--json", "ledger", "check"]);
+    assert!(!check.status.success());
+    let report: Value = serde_json::from_slice(&check.stdout).unwrap();
+    let violations = report["violations"].to_string();
+    assert!(
+        violations.contains("sum to 1") && violations.contains("transfers add up to"),
+        "{violations}"
+    );
+}
+
+fn tamper(db: &Path, sql: &'static str) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        sqlx::any::install_default_drivers();
+        let mut conn = AnyConnection::connect(&format!("sqlite://{}", db.display()))
+            .await
+            .unwrap();
+        conn.execute(sql).await.unwrap();
+        conn.close().await.unwrap();
+    });
+}
+
+/// The same commands against PostgreSQL, configured through the config file.
+#[test]
+fn serve_on_postgres_from_the_config_file() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let db = runtime.block_on(TestDb::postgres());
+    let env = Env::new();
+    let port = free_port();
+    let serve_table = format!(
+        "[serve]\nlisten = \"127.0.0.1:{port}\"\ndb = \"{}\"\nmax_batch = 64\n",
+        db.url
+    );
+    std::fs::write(env.config(), serve_table).unwrap();
+    let mut command = env.command(&["serve", "--log-format", "json"]);
+    let log = env.dir.path().join("pg.log");
+    command
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap());
+    let server = Server {
+        child: command.spawn().unwrap(),
+        base: format!("http://127.0.0.1:{port}"),
+        log,
+    };
+    server.wait_ready();
+    let health: Value = serde_json::from_str(&env.ok(&[
+        "--json",
+        "wallet",
+        "create",
+        "--name",
+        "pg",
+        "--server",
+        &server.base,
+    ]))
+    .unwrap();
+    assert!(health["wallet"]["id"].is_string());
+    env.ok(&["wallet", "fund", "--amount", "0.25"]);
+    assert_eq!(
+        env.json(&["wallet", "balance"])["balances"]["available"],
+        "0.25"
+    );
+    let log = server.stop();
+    assert!(log.contains("\"backend\":\"postgres\""), "{log}");
+    assert_eq!(env.json(&["ledger", "check"])["ok"], true);
+    assert_eq!(env.json(&["audit", "verify"])["records"], 2);
+    runtime.block_on(db.cleanup());
+}
+
+/// A server refuses to start with a master key other than its database's, and
+/// refuses nonsense settings with the setting named.
+#[test]
+fn bad_keys_and_settings_stop_the_server_with_a_clear_error() {
+    let env = Env::new();
+    let key_a = "11".repeat(32);
+    let server = Server::start(&env, &[], &[("PURSER_MASTER_KEY", &key_a)]);
+    server.stop();
+    let port = free_port().to_string();
+    let listen = format!("127.0.0.1:{port}");
+    let mut wrong = env.command(&["serve", "--listen", &listen]);
+    wrong.env("PURSER_MASTER_KEY", "22".repeat(32));
+    let output = wrong.output().unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("master key does not match"));
+
+    let output = env.run(&["serve", "--agent-token-ttl-secs", "3600"]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("agent_token_ttl_secs"));
+    std::fs::write(env.config(), "[serve]\nlisten = 8402\n").unwrap();
+    let output = env.run(&["serve"]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("config file"));
+}

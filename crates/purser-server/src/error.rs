@@ -1,0 +1,122 @@
+//! Errors on the wire: `{"error":{"code":"…","message":"…"}}` with a stable code
+//! and an HTTP status derived from it. Internal details go to the log only.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use purser_service::ServiceError;
+use purser_types::ErrorCode;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// The body of every error response.
+#[derive(Debug, Serialize, serde::Deserialize, ToSchema)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// A stable code and a human-readable message.
+#[derive(Debug, Serialize, serde::Deserialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Machine-readable, stable across versions.
+    pub code: ErrorCode,
+    /// For people; may change wording between versions.
+    pub message: String,
+}
+
+/// An error a handler returns.
+#[derive(Debug)]
+pub struct ApiError {
+    code: ErrorCode,
+    message: String,
+}
+
+impl ApiError {
+    /// An error with a code and a message safe to show.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// The error's stable code.
+    pub fn code(&self) -> ErrorCode {
+        self.code
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(error: ServiceError) -> Self {
+        let code = error.code();
+        if code == ErrorCode::InternalError {
+            tracing::error!(%error, "request failed");
+        } else if code == ErrorCode::ServiceUnavailable {
+            tracing::warn!(%error, "request could not be completed");
+        }
+        ApiError {
+            code,
+            message: error.public_message(),
+        }
+    }
+}
+
+/// The HTTP status for each stable code.
+pub fn status_of(code: ErrorCode) -> StatusCode {
+    match code {
+        ErrorCode::InvalidRequest
+        | ErrorCode::InvalidAmount
+        | ErrorCode::UnsupportedCurrency
+        | ErrorCode::IdempotencyKeyRequired => StatusCode::BAD_REQUEST,
+        ErrorCode::Unauthenticated | ErrorCode::TokenExpired | ErrorCode::AgentRevoked => {
+            StatusCode::UNAUTHORIZED
+        }
+        ErrorCode::Forbidden | ErrorCode::SandboxDisabled => StatusCode::FORBIDDEN,
+        ErrorCode::NotFound => StatusCode::NOT_FOUND,
+        ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+        ErrorCode::IdempotencyConflict => StatusCode::CONFLICT,
+        ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorCode::InsufficientFunds | ErrorCode::AmountOverflow => {
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
+        ErrorCode::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::Timeout => StatusCode::GATEWAY_TIMEOUT,
+        ErrorCode::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = status_of(self.code);
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code,
+                message: self.message,
+            },
+        };
+        let mut response = (status, Json(body)).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_has_an_error_status() {
+        for code in ErrorCode::ALL {
+            let status = status_of(*code);
+            assert!(
+                status.is_client_error() || status.is_server_error(),
+                "{code}"
+            );
+        }
+    }
+}

@@ -1,0 +1,45 @@
+//! The routes. Handlers are thin: extract, call the service, map the result.
+
+pub(crate) mod agents;
+pub(crate) mod system;
+pub(crate) mod wallets;
+
+use axum::Json;
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::AppState;
+
+/// The response header that marks a replayed idempotent request (as Stripe does).
+pub const REPLAYED_HEADER: &str = "idempotent-replayed";
+
+/// A JSON response for a state-changing request, marked when it is a replay.
+pub(crate) fn changed<T: Serialize>(status: StatusCode, body: T, replayed: bool) -> Response {
+    let mut response = (status, Json(body)).into_response();
+    if replayed {
+        response.headers_mut().insert(
+            HeaderName::from_static(REPLAYED_HEADER),
+            HeaderValue::from_static("true"),
+        );
+    }
+    response
+}
+
+/// Every documented route.
+pub(crate) fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(crate::openapi::base())
+        .routes(routes!(system::healthz))
+        .routes(routes!(wallets::create_wallet))
+        .routes(routes!(wallets::get_wallet))
+        .routes(routes!(wallets::fund_wallet))
+        .routes(routes!(wallets::list_transfers))
+        .routes(routes!(wallets::list_audit))
+        .routes(routes!(agents::register_agent, agents::list_agents))
+        .routes(routes!(agents::get_agent))
+        .routes(routes!(agents::revoke_agent))
+        .routes(routes!(agents::issue_token))
+        .routes(routes!(agents::me))
+}

@@ -383,3 +383,26 @@ fn bad_keys_and_settings_stop_the_server_with_a_clear_error() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("config file"));
 }
+
+/// The benchmark command runs and reports; its speed is for BENCHMARKS.md, not a test.
+#[test]
+fn bench_ledger_reports_each_combination() {
+    let env = Env::new();
+    let rows = env.json(&[
+        "bench",
+        "ledger",
+        "--seconds",
+        "1",
+        "--clients",
+        "1,3",
+        "--batch",
+        "1,8",
+    ]);
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 4);
+    for row in rows {
+        assert_eq!(row["database"], "sqlite");
+        assert!(row["transfers"].as_u64().unwrap() > 0, "{row}");
+        assert!(row["p99Ms"].as_f64().unwrap() >= row["p50Ms"].as_f64().unwrap());
+    }
+}

@@ -6,10 +6,10 @@
 //! zero: money is never created or destroyed, only moved (sources such as the
 //! sandbox on-ramp run negative by what they issued).
 //!
-//! The storage layer applies a transfer with two conditional updates whose bounds
-//! come from [`posting_bounds`]; [`MemoryLedger`] applies the same rules in memory
-//! and serves as the model that property tests compare storage against;
-//! [`check_invariants`] audits a whole ledger.
+//! [`MemoryLedger`] applies transfers under these rules, with the bounds of
+//! [`posting_bounds`]. It is the working state of every committed batch
+//! ([`crate::batch`]), whose balances storage loads under lock, and the model that
+//! property tests compare storage against. [`check_invariants`] audits a whole ledger.
 #![warn(clippy::arithmetic_side_effects)]
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -63,9 +63,8 @@ pub fn validate_transfer(
     Ok(())
 }
 
-/// The conditions under which moving `amount` keeps every rule, to be checked
-/// atomically with the update (a conditional `UPDATE … WHERE balance >= …`), never
-/// read first and written later.
+/// The conditions under which moving `amount` keeps every rule: the sender's floor
+/// and the receiver's ceiling, computed without overflow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PostingBounds {
     /// The sender's balance must be at least this before the debit.
@@ -98,6 +97,11 @@ impl MemoryLedger {
     /// Opens an account with a zero balance; opening twice is harmless.
     pub fn open(&mut self, account: AccountId) {
         self.balances.entry(account).or_insert(0);
+    }
+
+    /// Loads an account with the balance storage holds for it.
+    pub fn insert(&mut self, account: AccountId, balance: i64) {
+        self.balances.insert(account, balance);
     }
 
     /// The balance of an account, if it exists.

@@ -2,6 +2,7 @@
 //! and randomness from the caller, so every rule here is deterministic and tested
 //! without a database.
 //!
+//! - [`batch`]: applying a batch of changes in memory, producing what to persist.
 //! - [`change`]: every kind of state change, and the audit record each one leaves.
 //! - [`ledger`]: how a transfer may move money, and the invariants of a ledger.
 //! - [`audit`]: the hash chain that makes the audit trail tamper-evident.
@@ -9,6 +10,7 @@
 //! - [`ids`]: time-ordered 128-bit ids from a clock reading and random bits.
 
 pub mod audit;
+pub mod batch;
 pub mod change;
 pub mod clock;
 pub mod ids;

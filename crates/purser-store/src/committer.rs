@@ -1,21 +1,24 @@
 //! The committer: one task per store that turns queued changes into transactions.
 //!
 //! It takes the first waiting change and every other change already queued, up to
-//! `max_batch`, and applies them in one transaction, each in its own savepoint so
-//! one refusal does not undo its neighbours. After the commit returns, and only
-//! then, every caller hears its own answer. One fsync thus serves the whole group
-//! (group commit), which is what lets a durable ledger keep up with many clients.
+//! `max_batch`, and commits them together (group commit: one fsync for many
+//! changes). For each batch it loads the rows the changes read — locking them on
+//! PostgreSQL — applies every change in memory with [`purser_core::batch::Batch`]
+//! (a refusal affects only its own change), persists the effects with a fixed number
+//! of set-based statements, and commits. Only after the commit does each caller hear
+//! its answer.
 
 use std::time::{Duration, Instant};
 
-use purser_types::{AuditEvent, UnixMs};
-use sqlx::{AnyPool, Executor};
+use purser_core::batch::{Batch, needs};
+use sqlx::AnyPool;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::write::{self, Applied};
-use crate::{Backend, Committed, Job, StoreError};
+use crate::persist::{self, PersistError};
+use crate::sql::Statements;
+use crate::{Backend, Committed, Job, StoreError, load};
 
-/// How often a whole batch is retried after a lock conflict before giving up.
+/// How often a whole batch is retried after a conflict before giving up.
 const RETRY_LIMIT: u32 = 8;
 
 pub(crate) async fn run(
@@ -25,6 +28,7 @@ pub(crate) async fn run(
     mut jobs: mpsc::Receiver<Job>,
     mut stop: oneshot::Receiver<()>,
 ) {
+    let statements = Statements::new(backend);
     let mut stopping = false;
     loop {
         let first = tokio::select! {
@@ -37,7 +41,7 @@ pub(crate) async fn run(
             }
         };
         let Some(first) = first else { break };
-        let mut batch = Vec::with_capacity(max_batch.min(64));
+        let mut batch = Vec::with_capacity(max_batch.min(256));
         batch.push(first);
         while batch.len() < max_batch {
             match jobs.try_recv() {
@@ -45,21 +49,34 @@ pub(crate) async fn run(
                 Err(_) => break,
             }
         }
-        commit_with_retries(&pool, backend, batch).await;
+        commit_with_retries(&pool, backend, &statements, batch).await;
     }
     tracing::debug!("committer drained and stopped");
 }
 
-async fn commit_with_retries(pool: &AnyPool, backend: Backend, batch: Vec<Job>) {
+fn retryable(backend: Backend, error: &PersistError) -> bool {
+    match error {
+        PersistError::Contended(_) => true,
+        PersistError::Database(error) => backend.is_retryable(error),
+        PersistError::Corrupt(_) => false,
+    }
+}
+
+async fn commit_with_retries(
+    pool: &AnyPool,
+    backend: Backend,
+    statements: &Statements,
+    batch: Vec<Job>,
+) {
     let started = Instant::now();
     let size = batch.len();
     let mut attempt = 0;
     let outcome = loop {
-        match commit_batch(pool, backend, &batch).await {
-            Err(error) if backend.is_retryable(&error) && attempt < RETRY_LIMIT => {
+        match commit_batch(pool, backend, statements, &batch).await {
+            Err(error) if retryable(backend, &error) && attempt < RETRY_LIMIT => {
                 attempt += 1;
-                tracing::debug!(%error, attempt, "batch hit a lock conflict; retrying");
-                tokio::time::sleep(Duration::from_millis(2u64 << attempt.min(6))).await;
+                tracing::debug!(%error, attempt, "batch met a concurrent writer; retrying");
+                tokio::time::sleep(Duration::from_millis(1u64 << attempt.min(6))).await;
             }
             other => break other,
         }
@@ -86,43 +103,24 @@ type BatchResults = Vec<Result<Committed, StoreError>>;
 async fn commit_batch(
     pool: &AnyPool,
     backend: Backend,
-    batch: &[Job],
-) -> Result<BatchResults, sqlx::Error> {
+    statements: &Statements,
+    jobs: &[Job],
+) -> Result<BatchResults, PersistError> {
     let mut tx = pool.begin_with(backend.begin_write()).await?;
-    let mut results = Vec::with_capacity(batch.len());
-    let mut events: Vec<(UnixMs, AuditEvent)> = Vec::new();
-    for job in batch {
-        tx.execute("SAVEPOINT change").await?;
-        match write::apply(&mut tx, &job.request).await {
-            Ok(Applied { committed, changed }) => {
-                tx.execute("RELEASE SAVEPOINT change").await?;
-                if changed {
-                    events.push((
-                        job.request.at,
-                        job.request.change.audit_event(job.request.actor),
-                    ));
-                }
-                results.push(Ok(committed));
-            }
-            Err(StoreError::Database(error)) if backend.is_retryable(&error) => return Err(error),
-            Err(refusal) => {
-                tx.execute("ROLLBACK TO SAVEPOINT change").await?;
-                tx.execute("RELEASE SAVEPOINT change").await?;
-                if !refusal.is_refusal() {
-                    tracing::error!(error = %refusal, "change failed inside its savepoint");
-                }
-                results.push(Err(refusal));
-            }
-        }
+    let snapshot =
+        load::snapshot(&mut tx, statements, &needs(jobs.iter().map(|j| &j.request))).await?;
+    let mut batch = Batch::new(snapshot);
+    let results = jobs
+        .iter()
+        .map(|job| batch.apply(&job.request).map_err(StoreError::from))
+        .collect();
+    let effects = batch.finish();
+    if effects.is_empty() {
+        // Only replays and refusals: nothing to write, nothing to fsync.
+        tx.rollback().await?;
+        return Ok(results);
     }
-    if !events.is_empty() {
-        write::append_audit(&mut tx, backend, events)
-            .await
-            .map_err(|e| match e {
-                StoreError::Database(error) => error,
-                other => sqlx::Error::Protocol(other.to_string()),
-            })?;
-    }
+    persist::effects(&mut tx, backend, statements, effects).await?;
     tx.commit().await?;
     Ok(results)
 }

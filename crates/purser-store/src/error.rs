@@ -1,5 +1,6 @@
 //! What can go wrong in storage, and the stable code each failure shows clients.
 
+use purser_core::batch::Refusal;
 use purser_core::ledger::LedgerError;
 use purser_types::ErrorCode;
 
@@ -17,6 +18,9 @@ pub enum StoreError {
     /// The idempotency key was used before with different parameters.
     #[error("idempotency key reused with different parameters")]
     IdempotencyConflict,
+    /// An object with this id already exists.
+    #[error("an object with this id already exists")]
+    AlreadyExists,
     /// The transaction holding the change did not commit; nothing in it took
     /// effect, and the request may be retried with the same idempotency key.
     #[error("the change could not be committed")]
@@ -35,6 +39,17 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
 }
 
+impl From<Refusal> for StoreError {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::Ledger(error) => StoreError::Ledger(error),
+            Refusal::NotFound => StoreError::NotFound,
+            Refusal::IdempotencyConflict => StoreError::IdempotencyConflict,
+            Refusal::AlreadyExists => StoreError::AlreadyExists,
+        }
+    }
+}
+
 impl StoreError {
     /// The stable code a client sees.
     pub fn code(&self) -> ErrorCode {
@@ -49,9 +64,11 @@ impl StoreError {
             ) => ErrorCode::InvalidRequest,
             StoreError::IdempotencyConflict => ErrorCode::IdempotencyConflict,
             StoreError::ShuttingDown | StoreError::CommitFailed => ErrorCode::ServiceUnavailable,
-            StoreError::Config(_) | StoreError::Corrupt(_) | StoreError::Database(_) => {
-                ErrorCode::InternalError
-            }
+            // Ids are 128 random bits: a collision is a fault, not a client error.
+            StoreError::AlreadyExists
+            | StoreError::Config(_)
+            | StoreError::Corrupt(_)
+            | StoreError::Database(_) => ErrorCode::InternalError,
         }
     }
 

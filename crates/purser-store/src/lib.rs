@@ -6,26 +6,29 @@
 //! [`dialect`] and in one migration set per backend.
 //!
 //! Every change goes through [`Store::write`]. Writes are queued to one committer
-//! task per store, which applies them in groups, each change in its own savepoint,
-//! in one transaction (group commit: one fsync for many changes). A caller hears
-//! back only after that transaction committed: nothing is acknowledged before it is
-//! durable. Balance rules are enforced by conditional updates inside the
-//! transaction, never by reading first and writing later, so several stores (or
-//! several server processes on one PostgreSQL database) can never overspend.
+//! task per store, which commits them in groups (group commit: one fsync for many
+//! changes). For each group it loads the rows the changes read — locked on
+//! PostgreSQL, and SQLite has a single writer — applies the changes in memory with
+//! `purser_core::batch`, and persists the result with a fixed number of set-based
+//! statements whose guards (`WHERE balance = <loaded>`) turn any interference into a
+//! retry. A caller hears back only after that transaction committed: nothing is
+//! acknowledged before it is durable. Several stores (several server processes on
+//! one PostgreSQL database) can therefore never overspend.
 
 mod committer;
 pub mod dialect;
 mod error;
+mod load;
 mod migrate;
+mod persist;
 mod read;
 mod rows;
-mod write;
+mod sql;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use purser_core::change::{Change, Outcome};
-use purser_types::{Actor, Hash32, UnixMs};
+pub use purser_core::batch::{Committed, Idempotency, WriteRequest};
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor};
 use tokio::sync::{Mutex, mpsc, oneshot};
@@ -58,40 +61,6 @@ impl StoreConfig {
             max_connections: 16,
         }
     }
-}
-
-/// A caller's idempotency key, scoped to who sent it, with a fingerprint of what
-/// they asked for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Idempotency {
-    /// Whose keys these are (an owner's wallet, an agent, or anonymous sign-up).
-    pub scope: String,
-    /// The caller's key.
-    pub key: String,
-    /// SHA-256 over the operation and its parameters.
-    pub fingerprint: Hash32,
-}
-
-/// One change to apply, with who asked for it and when.
-#[derive(Debug, Clone)]
-pub struct WriteRequest {
-    /// When the change happens (from the service's clock).
-    pub at: UnixMs,
-    /// Who made it; named in the audit record.
-    pub actor: Actor,
-    /// The caller's idempotency key, if the change is idempotent.
-    pub idempotency: Option<Idempotency>,
-    /// The change.
-    pub change: Change,
-}
-
-/// A change as committed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Committed {
-    /// The record the change produced (or produced the first time, on a replay).
-    pub outcome: Outcome,
-    /// True when an earlier request with the same idempotency key did the work.
-    pub replayed: bool,
 }
 
 struct Job {

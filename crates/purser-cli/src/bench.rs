@@ -153,6 +153,18 @@ fn now() -> UnixMs {
     purser_core::Clock::now(&purser_core::SystemClock)
 }
 
+/// Writes a change as Purser itself, waiting for its commit.
+async fn system_write(store: &Store, change: Change) -> Result<()> {
+    let request = WriteRequest {
+        at: now(),
+        actor: Actor::System,
+        idempotency: None,
+        change,
+    };
+    store.write(request).await?;
+    Ok(())
+}
+
 async fn create_wallet(store: &Store, name: &str) -> Result<WalletId> {
     let id = WalletId::from_bytes(random_bytes()?);
     let wallet = Wallet {
@@ -167,14 +179,7 @@ async fn create_wallet(store: &Store, name: &str) -> Result<WalletId> {
         owner_token_hash: Hash32(random_bytes()?),
         sealed_key: "bench".into(),
     };
-    store
-        .write(WriteRequest {
-            at: now(),
-            actor: Actor::System,
-            idempotency: None,
-            change,
-        })
-        .await?;
+    system_write(store, change).await?;
     Ok(id)
 }
 
@@ -215,14 +220,7 @@ async fn measure(
             Usdc::from_whole(1_000_000)?,
             TransferKind::SandboxFunding,
         )?;
-        store
-            .write(WriteRequest {
-                at: now(),
-                actor: Actor::System,
-                idempotency: None,
-                change,
-            })
-            .await?;
+        system_write(&store, change).await?;
         payers.push(payer);
     }
     let started = Instant::now();
@@ -273,14 +271,7 @@ async fn run_client(
     while Instant::now() < deadline {
         let change = transfer(payer, merchant, unit, TransferKind::Adjustment)?;
         let sent = Instant::now();
-        store
-            .write(WriteRequest {
-                at: now(),
-                actor: Actor::System,
-                idempotency: None,
-                change,
-            })
-            .await?;
+        system_write(&store, change).await?;
         latencies.push(u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX));
     }
     Ok(latencies)

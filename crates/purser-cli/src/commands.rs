@@ -83,6 +83,25 @@ impl Context {
         Ok(me.wallet_id.to_string())
     }
 
+    /// POSTs `body` to `/api/wallets/{wallet}/{action}` with an idempotency key (a
+    /// fresh one unless given) and returns the wallet id used and the answer.
+    async fn wallet_post(
+        &self,
+        client: &ClientArgs,
+        wallet: &WalletSelect,
+        action: &str,
+        body: &Value,
+        key: Option<String>,
+    ) -> Result<(String, Answer)> {
+        let api = self.client(client).await?;
+        let wallet = self.wallet_id(&api, wallet).await?;
+        let key = key.unwrap_or_else(new_idempotency_key);
+        let answer = api
+            .post(&format!("/api/wallets/{wallet}/{action}"), body, &key)
+            .await?;
+        Ok((wallet, answer))
+    }
+
     /// Prints the API's JSON with `--json`, the text otherwise.
     pub(crate) fn emit(&self, body: &Value, text: impl FnOnce() -> String) -> Result<()> {
         if self.json {
@@ -143,15 +162,9 @@ pub(crate) async fn wallet(ctx: &mut Context, command: WalletCommand) -> Result<
             wallet,
             client,
         } => {
-            let api = ctx.client(&client).await?;
-            let wallet = ctx.wallet_id(&api, &wallet).await?;
-            let key = idempotency_key.unwrap_or_else(new_idempotency_key);
-            let answer = api
-                .post(
-                    &format!("/api/wallets/{wallet}/fund"),
-                    &json!({ "amount": amount }),
-                    &key,
-                )
+            let body = json!({ "amount": amount });
+            let (wallet, answer) = ctx
+                .wallet_post(&client, &wallet, "fund", &body, idempotency_key)
                 .await?;
             let transfer: Transfer = answer.parse()?;
             ctx.emit(&answer.body, || {
@@ -232,15 +245,9 @@ pub(crate) async fn agent(ctx: &Context, command: AgentCommand) -> Result<()> {
             wallet,
             client,
         } => {
-            let api = ctx.client(&client).await?;
-            let wallet = ctx.wallet_id(&api, &wallet).await?;
-            let key = idempotency_key.unwrap_or_else(new_idempotency_key);
-            let answer = api
-                .post(
-                    &format!("/api/wallets/{wallet}/agents"),
-                    &json!({ "name": name }),
-                    &key,
-                )
+            let body = json!({ "name": name });
+            let (_, answer) = ctx
+                .wallet_post(&client, &wallet, "agents", &body, idempotency_key)
                 .await?;
             let added: AgentRegisteredResponse = answer.parse()?;
             ctx.emit(&answer.body, || {

@@ -67,23 +67,9 @@ async fn owner_and_agent_story(backend: Backend) {
     let next = server
         .get(&format!("/api/wallets/{wallet}"), Some(&jwt))
         .await;
-    assert_eq!(
-        (next.status, next.code()),
-        (StatusCode::UNAUTHORIZED, "agent_revoked")
-    );
-    let exchange = server
-        .call(
-            Method::POST,
-            "/api/agents/token",
-            None,
-            None,
-            Some(json!({ "agentId": agent, "credential": credential })),
-        )
-        .await;
-    assert_eq!(
-        (exchange.status, exchange.code()),
-        (StatusCode::UNAUTHORIZED, "agent_revoked")
-    );
+    next.assert_error(StatusCode::UNAUTHORIZED, "agent_revoked");
+    let exchange = server.exchange(&agent, &credential).await;
+    exchange.assert_error(StatusCode::UNAUTHORIZED, "agent_revoked");
 
     let agents = server
         .get(&format!("/api/wallets/{wallet}/agents"), Some(&owner))
@@ -199,10 +185,7 @@ async fn idempotency_over_http(backend: Backend) {
     let conflict = server
         .post(&path, Some(&owner), "fund-1", json!({ "amount": "3" }))
         .await;
-    assert_eq!(
-        (conflict.status, conflict.code()),
-        (StatusCode::CONFLICT, "idempotency_conflict")
-    );
+    conflict.assert_error(StatusCode::CONFLICT, "idempotency_conflict");
     let missing = server
         .call(
             Method::POST,
@@ -212,10 +195,7 @@ async fn idempotency_over_http(backend: Backend) {
             Some(json!({ "amount": "1" })),
         )
         .await;
-    assert_eq!(
-        (missing.status, missing.code()),
-        (StatusCode::BAD_REQUEST, "idempotency_key_required")
-    );
+    missing.assert_error(StatusCode::BAD_REQUEST, "idempotency_key_required");
     assert_eq!(server.available(&wallet, &owner).await, "2.5");
 
     // Twenty concurrent retries of one request move money once.
@@ -588,10 +568,7 @@ async fn agent_tokens_expire() {
     let expired = server
         .get(&format!("/api/wallets/{wallet}"), Some(&jwt))
         .await;
-    assert_eq!(
-        (expired.status, expired.code()),
-        (StatusCode::UNAUTHORIZED, "token_expired")
-    );
+    expired.assert_error(StatusCode::UNAUTHORIZED, "token_expired");
     server.finish().await;
 }
 

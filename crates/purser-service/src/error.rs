@@ -92,11 +92,7 @@ impl ServiceError {
             ErrorCode::IdempotencyConflict => {
                 "this Idempotency-Key was already used with different parameters".to_owned()
             }
-            _ => match self {
-                ServiceError::Store(StoreError::Ledger(e)) => e.to_string(),
-                ServiceError::Store(e) => e.to_string(),
-                other => other.to_string(),
-            },
+            _ => self.to_string(),
         }
     }
 }

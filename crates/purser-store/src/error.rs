@@ -4,23 +4,15 @@ use purser_core::batch::Refusal;
 use purser_core::ledger::LedgerError;
 use purser_types::ErrorCode;
 
-/// A storage failure. Business refusals (insufficient funds, unknown objects,
-/// idempotency conflicts) are distinct variants; everything unexpected is
-/// [`StoreError::Database`] or [`StoreError::Corrupt`] and is never shown to clients.
+/// A storage failure. A change refused by the rules is [`StoreError::Refused`];
+/// everything unexpected is [`StoreError::Database`] or [`StoreError::Corrupt`] and
+/// is never shown to clients.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The ledger refused the transfer.
+    /// The rules refused the change (insufficient funds, unknown object,
+    /// idempotency conflict…); nothing of it was written.
     #[error(transparent)]
-    Ledger(#[from] LedgerError),
-    /// The object the change refers to does not exist.
-    #[error("not found")]
-    NotFound,
-    /// The idempotency key was used before with different parameters.
-    #[error("idempotency key reused with different parameters")]
-    IdempotencyConflict,
-    /// An object with this id already exists.
-    #[error("an object with this id already exists")]
-    AlreadyExists,
+    Refused(#[from] Refusal),
     /// The transaction holding the change did not commit; nothing in it took
     /// effect, and the request may be retried with the same idempotency key.
     #[error("the change could not be committed")]
@@ -39,48 +31,29 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
 }
 
-impl From<Refusal> for StoreError {
-    fn from(refusal: Refusal) -> Self {
-        match refusal {
-            Refusal::Ledger(error) => StoreError::Ledger(error),
-            Refusal::NotFound => StoreError::NotFound,
-            Refusal::IdempotencyConflict => StoreError::IdempotencyConflict,
-            Refusal::AlreadyExists => StoreError::AlreadyExists,
-        }
-    }
-}
-
 impl StoreError {
     /// The stable code a client sees.
     pub fn code(&self) -> ErrorCode {
         match self {
-            StoreError::Ledger(LedgerError::InsufficientFunds(_)) => ErrorCode::InsufficientFunds,
-            StoreError::Ledger(LedgerError::BalanceOverflow(_)) => ErrorCode::AmountOverflow,
-            StoreError::Ledger(LedgerError::UnknownAccount(_)) | StoreError::NotFound => {
-                ErrorCode::NotFound
-            }
-            StoreError::Ledger(
-                LedgerError::ZeroAmount | LedgerError::SameAccount | LedgerError::CurrencyMismatch,
-            ) => ErrorCode::InvalidRequest,
-            StoreError::IdempotencyConflict => ErrorCode::IdempotencyConflict,
+            StoreError::Refused(refusal) => refusal_code(refusal),
             StoreError::ShuttingDown | StoreError::CommitFailed => ErrorCode::ServiceUnavailable,
-            // Ids are 128 random bits: a collision is a fault, not a client error.
-            StoreError::AlreadyExists
-            | StoreError::Config(_)
-            | StoreError::Corrupt(_)
-            | StoreError::Database(_) => ErrorCode::InternalError,
+            StoreError::Config(_) | StoreError::Corrupt(_) | StoreError::Database(_) => {
+                ErrorCode::InternalError
+            }
         }
     }
+}
 
-    /// True for refusals that are the caller's business rather than a fault.
-    pub fn is_refusal(&self) -> bool {
-        !matches!(
-            self,
-            StoreError::Config(_)
-                | StoreError::Corrupt(_)
-                | StoreError::Database(_)
-                | StoreError::ShuttingDown
-                | StoreError::CommitFailed
-        )
+fn refusal_code(refusal: &Refusal) -> ErrorCode {
+    match refusal {
+        Refusal::Ledger(LedgerError::InsufficientFunds(_)) => ErrorCode::InsufficientFunds,
+        Refusal::Ledger(LedgerError::BalanceOverflow(_)) => ErrorCode::AmountOverflow,
+        Refusal::Ledger(LedgerError::UnknownAccount(_)) | Refusal::NotFound => ErrorCode::NotFound,
+        Refusal::Ledger(
+            LedgerError::ZeroAmount | LedgerError::SameAccount | LedgerError::CurrencyMismatch,
+        ) => ErrorCode::InvalidRequest,
+        Refusal::IdempotencyConflict => ErrorCode::IdempotencyConflict,
+        // Ids are 128 random bits: a collision is a fault, not a client error.
+        Refusal::AlreadyExists => ErrorCode::InternalError,
     }
 }

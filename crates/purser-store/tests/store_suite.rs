@@ -4,6 +4,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use purser_core::batch::Refusal;
 use purser_core::change::{Change, NewTransfer, Outcome};
 use purser_core::ledger::{LedgerError, MemoryLedger};
 use purser_store::{Backend, Committed, Idempotency, Store, StoreError, WriteRequest};
@@ -176,7 +177,7 @@ async fn idempotent_replay_and_conflict(backend: Backend) {
     };
     assert!(matches!(
         store.write(conflicting).await,
-        Err(StoreError::IdempotencyConflict)
+        Err(StoreError::Refused(Refusal::IdempotencyConflict))
     ));
     let audit = store
         .audit_for_wallet(wallet, Default::default())
@@ -241,7 +242,9 @@ async fn refusals_change_nothing(backend: Backend) {
     let refused = store.write(pay("1.5")).await;
     assert!(matches!(
         refused,
-        Err(StoreError::Ledger(LedgerError::InsufficientFunds(_)))
+        Err(StoreError::Refused(Refusal::Ledger(
+            LedgerError::InsufficientFunds(_)
+        )))
     ));
     assert_eq!(available_balance(&store, payer).await, usdc("1"));
     assert_eq!(available_balance(&store, payee).await, Usdc::ZERO);
@@ -265,7 +268,9 @@ async fn refusals_change_nothing(backend: Backend) {
     ));
     assert!(matches!(
         to_nowhere.await,
-        Err(StoreError::Ledger(LedgerError::UnknownAccount(_)))
+        Err(StoreError::Refused(Refusal::Ledger(
+            LedgerError::UnknownAccount(_)
+        )))
     ));
     let to_self = store.write(request(
         Actor::Owner(payer),
@@ -273,7 +278,9 @@ async fn refusals_change_nothing(backend: Backend) {
     ));
     assert!(matches!(
         to_self.await,
-        Err(StoreError::Ledger(LedgerError::SameAccount))
+        Err(StoreError::Refused(Refusal::Ledger(
+            LedgerError::SameAccount
+        )))
     ));
     let zero = store.write(request(
         Actor::Owner(payer),
@@ -281,7 +288,9 @@ async fn refusals_change_nothing(backend: Backend) {
     ));
     assert!(matches!(
         zero.await,
-        Err(StoreError::Ledger(LedgerError::ZeroAmount))
+        Err(StoreError::Refused(Refusal::Ledger(
+            LedgerError::ZeroAmount
+        )))
     ));
     assert_eq!(available_balance(&store, payer).await, usdc("0.5"));
     assert_sound(&store).await;
@@ -312,7 +321,9 @@ async fn concurrent_transfers_never_overspend(backend: Backend) {
     for task in tasks {
         match task.await.unwrap() {
             Ok(_) => succeeded += 1,
-            Err(StoreError::Ledger(LedgerError::InsufficientFunds(_))) => refused += 1,
+            Err(StoreError::Refused(Refusal::Ledger(LedgerError::InsufficientFunds(_)))) => {
+                refused += 1
+            }
             Err(other) => panic!("unexpected error: {other}"),
         }
     }
@@ -365,7 +376,7 @@ async fn agents_register_and_revoke_once(backend: Backend) {
         store
             .write(request(Actor::Owner(other_wallet), foreign))
             .await,
-        Err(StoreError::NotFound)
+        Err(StoreError::Refused(Refusal::NotFound))
     ));
 
     let revoke = Change::RevokeAgent {
@@ -498,7 +509,7 @@ fn random_sequences_match_the_model(backend: Backend) {
                     .await;
                 let agree = match (&expected, &actual) {
                     (Ok(()), Ok(_)) => true,
-                    (Err(e), Err(StoreError::Ledger(a))) => e == a,
+                    (Err(e), Err(StoreError::Refused(Refusal::Ledger(a)))) => e == a,
                     _ => false,
                 };
                 if !agree {

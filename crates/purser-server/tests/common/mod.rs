@@ -38,6 +38,16 @@ pub struct Reply {
 }
 
 impl Reply {
+    /// Asserts this is the error with this status and code.
+    pub fn assert_error(&self, status: StatusCode, code: &str) {
+        assert_eq!(
+            (self.status, self.code()),
+            (status, code),
+            "{:?}",
+            self.body
+        );
+    }
+
     /// The error code of an error response.
     pub fn code(&self) -> &str {
         self.body["error"]["code"].as_str().unwrap_or("")
@@ -169,21 +179,20 @@ impl TestServer {
         assert_eq!(added.status, StatusCode::CREATED, "{:?}", added.body);
         let agent = added.body["agent"]["id"].as_str().unwrap().to_owned();
         let credential = added.body["credential"].as_str().unwrap().to_owned();
-        let token = self
-            .call(
-                Method::POST,
-                "/api/agents/token",
-                None,
-                None,
-                Some(json!({ "agentId": agent, "credential": credential })),
-            )
-            .await;
+        let token = self.exchange(&agent, &credential).await;
         assert_eq!(token.status, StatusCode::OK, "{:?}", token.body);
         (
             agent,
             credential,
             token.body["token"].as_str().unwrap().to_owned(),
         )
+    }
+
+    /// Exchanges an agent credential for a JWT.
+    pub async fn exchange(&self, agent: &str, credential: &str) -> Reply {
+        let body = json!({ "agentId": agent, "credential": credential });
+        self.call(Method::POST, "/api/agents/token", None, None, Some(body))
+            .await
     }
 
     pub async fn available(&self, wallet: &str, token: &str) -> String {

@@ -223,12 +223,15 @@ pub(crate) struct ServeArgs {
     /// Enable the simulated on-ramp (default: on, since no chain is configured).
     #[arg(long, env = "PURSER_SANDBOX", value_name = "BOOL")]
     pub(crate) sandbox: Option<bool>,
-    /// This server's public base URL, used as the agent JWT issuer.
+    /// This server's public base URL: the agent JWT issuer, and the base of sign and approval URLs.
     #[arg(long, env = "PURSER_PUBLIC_URL", value_name = "URL")]
     pub(crate) public_url: Option<String>,
     /// Agent JWT lifetime in seconds (at most 900; default 600).
     #[arg(long, env = "PURSER_AGENT_TOKEN_TTL_SECS")]
     pub(crate) agent_token_ttl_secs: Option<u64>,
+    /// How long an owner has to decide a per-payment approval, in seconds (default 600).
+    #[arg(long, env = "PURSER_APPROVAL_TTL_SECS")]
+    pub(crate) approval_ttl_secs: Option<u64>,
     /// Most changes per committed transaction (group commit; default 256).
     #[arg(long, env = "PURSER_MAX_BATCH")]
     pub(crate) max_batch: Option<usize>,

@@ -51,6 +51,7 @@ pub(crate) struct ServeFile {
     pub(crate) sandbox: Option<bool>,
     pub(crate) public_url: Option<String>,
     pub(crate) agent_token_ttl_secs: Option<u64>,
+    pub(crate) approval_ttl_secs: Option<u64>,
     pub(crate) max_batch: Option<usize>,
     pub(crate) body_limit_bytes: Option<usize>,
     pub(crate) request_timeout_ms: Option<u64>,
@@ -174,6 +175,7 @@ pub(crate) struct ServeSettings {
     pub(crate) sandbox: bool,
     pub(crate) public_url: String,
     pub(crate) agent_token_ttl_secs: u64,
+    pub(crate) approval_ttl_secs: u64,
     pub(crate) max_batch: usize,
     pub(crate) body_limit_bytes: usize,
     pub(crate) request_timeout_ms: u64,
@@ -224,6 +226,10 @@ pub(crate) fn resolve_serve(args: &ServeArgs, file: &ServeFile) -> Result<ServeS
             .agent_token_ttl_secs
             .or(file.agent_token_ttl_secs)
             .unwrap_or(600),
+        approval_ttl_secs: args
+            .approval_ttl_secs
+            .or(file.approval_ttl_secs)
+            .unwrap_or(600),
         max_batch: args.max_batch.or(file.max_batch).unwrap_or(256),
         body_limit_bytes: args
             .body_limit_bytes
@@ -246,6 +252,9 @@ pub(crate) fn resolve_serve(args: &ServeArgs, file: &ServeFile) -> Result<ServeS
 fn validate(settings: &ServeSettings) -> Result<()> {
     if !(1..=900).contains(&settings.agent_token_ttl_secs) {
         bail!("agent_token_ttl_secs must be 1-900 (agent tokens live at most 15 minutes)");
+    }
+    if !(10..=7 * 24 * 3600).contains(&settings.approval_ttl_secs) {
+        bail!("approval_ttl_secs must be 10 seconds to 7 days");
     }
     if !(1..=4096).contains(&settings.max_batch) {
         bail!("max_batch must be 1-4096");
@@ -278,6 +287,7 @@ mod tests {
             sandbox: None,
             public_url: None,
             agent_token_ttl_secs: None,
+            approval_ttl_secs: None,
             max_batch: None,
             body_limit_bytes: None,
             request_timeout_ms: None,

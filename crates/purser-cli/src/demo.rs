@@ -67,8 +67,9 @@ pub(crate) async fn run(ctx: &Context, args: DemoArgs) -> Result<()> {
     let base = format!("http://{}", listener.local_addr()?);
     let service = ServiceConfig {
         sandbox: true,
-        issuer: base.clone(),
+        public_url: base.clone(),
         agent_token_ttl_secs: 600,
+        ..ServiceConfig::default()
     };
     let purser = Purser::start(
         store,

@@ -80,8 +80,9 @@ pub(crate) async fn run(settings: ServeSettings) -> Result<()> {
     let store = open_store(&settings.db_url, settings.max_batch).await?;
     let service = ServiceConfig {
         sandbox: settings.sandbox,
-        issuer: settings.public_url.clone(),
+        public_url: settings.public_url.clone(),
         agent_token_ttl_secs: settings.agent_token_ttl_secs,
+        approval_ttl_secs: settings.approval_ttl_secs,
     };
     let purser = Purser::start(store, master, Arc::new(SystemClock), service).await?;
     let http = ServerConfig {

@@ -1,16 +1,20 @@
 //! Every kind of state change Purser makes, as data.
 //!
-//! The service layer decides *whether* a change may happen and builds it; the store
-//! applies it atomically, together with the audit record [`Change::audit_event`]
-//! derives from it. Deriving the audit record here, from the change itself, means
-//! no code path can change state without leaving one.
+//! The service layer checks who may ask for a change and builds it; the store
+//! applies it atomically through [`crate::batch`], which decides what actually
+//! happens against the locked state and records an audit event for every step it
+//! takes (a payout, say, is an authorization, a hold and a payment). No code path
+//! changes state without leaving one.
 
 use purser_types::{
-    AccountId, Actor, Agent, AgentId, AuditEvent, Currency, Hash32, Transfer, TransferId,
-    TransferKind, Usdc, Wallet, WalletId,
+    AccountId, Actor, Agent, AgentId, Approval, ApprovalId, AuditEvent, Currency, Denial, Hash32,
+    Mandate, MandateId, MandateSignature, Payout, Reservation, ReservationId, Transfer, TransferId,
+    TransferKind, UnixMs, Usdc, Wallet, WalletId, WalletPolicy,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde_json::Value;
+
+use crate::authorize::PaymentRequest;
 
 /// A transfer the service has decided to make; the store applies it under the
 /// rules of [`crate::ledger`].
@@ -35,6 +39,20 @@ impl NewTransfer {
     pub const fn currency(&self) -> Currency {
         self.from.currency
     }
+}
+
+/// An authorization to decide, with the ids its outcome will use (chosen before
+/// submission, so a retry is recognisable).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authorize {
+    /// The payment asked for.
+    pub request: PaymentRequest,
+    /// The id of the reservation, if the payment is reserved.
+    pub reservation: ReservationId,
+    /// The id of the approval, if the owner must be asked.
+    pub approval: ApprovalId,
+    /// When a new approval expires.
+    pub approval_expires_at: UnixMs,
 }
 
 /// One state change.
@@ -65,6 +83,111 @@ pub enum Change {
     },
     /// Money moves between two accounts.
     Transfer(NewTransfer),
+    /// An agent drafts a mandate (status `pending_signature`).
+    DraftMandate(Mandate),
+    /// The owner signs a pending mandate.
+    SignMandate {
+        /// The wallet it must belong to.
+        wallet: WalletId,
+        /// The mandate.
+        mandate: MandateId,
+        /// The signature over its terms.
+        signature: MandateSignature,
+    },
+    /// The owner rejects a pending mandate.
+    RejectMandate {
+        /// The wallet it must belong to.
+        wallet: WalletId,
+        /// The mandate.
+        mandate: MandateId,
+    },
+    /// The owner revokes a signed mandate.
+    RevokeMandate {
+        /// The wallet it must belong to.
+        wallet: WalletId,
+        /// The mandate.
+        mandate: MandateId,
+    },
+    /// An agent asks to pay: reserve, ask the owner, or deny.
+    Authorize(Authorize),
+    /// A held reservation's payment happened (or, with `enforce`, is made now on the
+    /// ledger — refused and released if the agent or mandate was revoked meanwhile).
+    Commit {
+        /// The wallet the reservation must belong to.
+        wallet: WalletId,
+        /// The reservation.
+        reservation: ReservationId,
+        /// Where the money goes.
+        destination: AccountId,
+        /// What settled it (a transaction hash), or `None` for a ledger payment.
+        settlement: Option<String>,
+        /// Re-check the agent and mandate before paying (Purser executes the payment).
+        enforce: bool,
+    },
+    /// A held reservation's payment did not happen: give the funds back.
+    Release {
+        /// The wallet the reservation must belong to.
+        wallet: WalletId,
+        /// The reservation.
+        reservation: ReservationId,
+        /// Why.
+        reason: String,
+    },
+    /// The owner decides a pending approval.
+    DecideApproval {
+        /// The wallet it must belong to.
+        wallet: WalletId,
+        /// The approval.
+        approval: ApprovalId,
+        /// Approve or deny.
+        approve: bool,
+    },
+    /// The owner replaces the wallet's policy.
+    SetPolicy {
+        /// The wallet.
+        wallet: WalletId,
+        /// The new policy (host patterns already normalized).
+        policy: WalletPolicy,
+    },
+    /// An agent asks for a payout: authorized and, on the ledger rail, paid at once.
+    RequestPayout {
+        /// The payout as asked for (status is decided here).
+        payout: Payout,
+        /// Its authorization.
+        authorize: Authorize,
+        /// The payee's account on this server, for the ledger rail.
+        destination: Option<AccountId>,
+    },
+    /// A payout waiting for the owner's approval is tried again after the decision.
+    ResumePayout {
+        /// The payout.
+        payout: Payout,
+        /// Its authorization, naming the approval.
+        authorize: Authorize,
+        /// The payee's account on this server, for the ledger rail.
+        destination: Option<AccountId>,
+    },
+}
+
+/// The result of an authorization.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum Authorization {
+    /// The funds are held.
+    Reserved {
+        /// The reservation.
+        reservation: Reservation,
+    },
+    /// The owner must approve this payment.
+    ApprovalRequired {
+        /// The approval to send them to.
+        approval: Approval,
+    },
+    /// Refused.
+    Denied {
+        /// Why.
+        reason: Denial,
+    },
 }
 
 /// What a change produced: the record as committed.
@@ -77,6 +200,46 @@ pub enum Outcome {
     Agent(Agent),
     /// A transfer.
     Transfer(Transfer),
+    /// A mandate.
+    Mandate(Mandate),
+    /// An authorization.
+    Authorization(Authorization),
+    /// A reservation after commit or release.
+    Reservation(Reservation),
+    /// An approval.
+    Approval(Approval),
+    /// A wallet policy.
+    Policy(WalletPolicy),
+    /// A payout, or the denial that stopped it.
+    Payout(PayoutOutcome),
+}
+
+/// A payout request's result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum PayoutOutcome {
+    /// The payout exists, in the status it reached.
+    Recorded {
+        /// The payout.
+        payout: Payout,
+    },
+    /// The payout was refused and not recorded.
+    Denied {
+        /// Why.
+        reason: Denial,
+    },
+}
+
+impl Outcome {
+    /// Whether the first use of an idempotency key should be recorded: a denial is
+    /// not, so the same request can be tried again once the reason is gone.
+    pub fn consumes_key(&self) -> bool {
+        !matches!(
+            self,
+            Outcome::Authorization(Authorization::Denied { .. })
+                | Outcome::Payout(PayoutOutcome::Denied { .. })
+        )
+    }
 }
 
 impl Change {
@@ -87,98 +250,45 @@ impl Change {
             Change::RegisterAgent { .. } => "register_agent",
             Change::RevokeAgent { .. } => "revoke_agent",
             Change::Transfer(_) => "transfer",
-        }
-    }
-
-    /// The audit record this change leaves when it is applied. Never includes
-    /// secrets: token hashes and sealed keys stay out of the trail.
-    pub fn audit_event(&self, actor: Actor) -> AuditEvent {
-        let (action, wallet_id, subject, details) = match self {
-            Change::CreateWallet { wallet, .. } => (
-                "wallet.created",
-                Some(wallet.id),
-                wallet.id.to_string(),
-                json!({"name": wallet.name, "currency": wallet.currency, "address": wallet.address}),
-            ),
-            Change::RegisterAgent { agent, .. } => (
-                "agent.registered",
-                Some(agent.wallet_id),
-                agent.id.to_string(),
-                json!({"name": agent.name}),
-            ),
-            Change::RevokeAgent { wallet, agent } => {
-                ("agent.revoked", Some(*wallet), agent.to_string(), json!({}))
-            }
-            Change::Transfer(transfer) => (
-                transfer_action(transfer.kind),
-                transfer.to.wallet.or(transfer.from.wallet),
-                transfer.id.to_string(),
-                json!({
-                    "from": transfer.from,
-                    "to": transfer.to,
-                    "amount": transfer.amount,
-                    "currency": transfer.currency(),
-                    "kind": transfer.kind,
-                    "memo": transfer.memo,
-                }),
-            ),
-        };
-        AuditEvent {
-            actor,
-            action: action.to_owned(),
-            wallet_id,
-            subject,
-            details: details.to_string(),
+            Change::DraftMandate(_) => "draft_mandate",
+            Change::SignMandate { .. } => "sign_mandate",
+            Change::RejectMandate { .. } => "reject_mandate",
+            Change::RevokeMandate { .. } => "revoke_mandate",
+            Change::Authorize(_) => "authorize",
+            Change::Commit { .. } => "commit",
+            Change::Release { .. } => "release",
+            Change::DecideApproval { .. } => "decide_approval",
+            Change::SetPolicy { .. } => "set_policy",
+            Change::RequestPayout { .. } => "request_payout",
+            Change::ResumePayout { .. } => "resume_payout",
         }
     }
 }
 
-const fn transfer_action(kind: TransferKind) -> &'static str {
+/// Builds an audit event. `details` is compact JSON; it never carries secrets.
+pub fn event(
+    actor: Actor,
+    action: &str,
+    wallet: Option<WalletId>,
+    subject: impl ToString,
+    details: Value,
+) -> AuditEvent {
+    AuditEvent {
+        actor,
+        action: action.to_owned(),
+        wallet_id: wallet,
+        subject: subject.to_string(),
+        details: details.to_string(),
+    }
+}
+
+/// The audit action of a ledger transfer of this kind.
+pub const fn transfer_action(kind: TransferKind) -> &'static str {
     match kind {
         TransferKind::SandboxFunding => "wallet.funded",
         TransferKind::Adjustment => "ledger.transfer",
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use purser_types::{AccountKind, UnixMs};
-
-    #[test]
-    fn audit_events_carry_no_secrets() {
-        let wallet = Wallet {
-            id: WalletId::from_bytes([1; 16]),
-            name: "ops".into(),
-            currency: Currency::Usdc,
-            address: "0xabc".into(),
-            created_at: UnixMs(0),
-        };
-        let change = Change::CreateWallet {
-            wallet: wallet.clone(),
-            owner_token_hash: Hash32([0xee; 32]),
-            sealed_key: "SEALED-KEY-MATERIAL".into(),
-        };
-        let event = change.audit_event(Actor::Owner(wallet.id));
-        assert_eq!(event.action, "wallet.created");
-        assert!(!event.details.contains("SEALED"));
-        assert!(!event.details.contains(&Hash32([0xee; 32]).to_string()));
-    }
-
-    #[test]
-    fn funding_is_audited_against_the_receiving_wallet() {
-        let wallet = WalletId::from_bytes([2; 16]);
-        let change = Change::Transfer(NewTransfer {
-            id: TransferId::from_bytes([3; 16]),
-            from: AccountId::system(AccountKind::SandboxOnramp, Currency::Usdc),
-            to: AccountId::available(wallet, Currency::Usdc),
-            amount: Usdc::from_whole(5).unwrap(),
-            kind: TransferKind::SandboxFunding,
-            memo: None,
-        });
-        let event = change.audit_event(Actor::Owner(wallet));
-        assert_eq!(event.action, "wallet.funded");
-        assert_eq!(event.wallet_id, Some(wallet));
-        assert!(event.details.contains("\"amount\":\"5\""));
+        TransferKind::Reserve => "ledger.reserve",
+        TransferKind::Release => "ledger.release",
+        TransferKind::Payment => "ledger.payment",
     }
 }

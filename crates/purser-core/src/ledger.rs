@@ -104,6 +104,14 @@ impl MemoryLedger {
         self.balances.insert(account, balance);
     }
 
+    /// Puts an account back as it was: `None` removes it.
+    pub fn restore(&mut self, account: AccountId, balance: Option<i64>) {
+        match balance {
+            Some(balance) => self.balances.insert(account, balance),
+            None => self.balances.remove(&account),
+        };
+    }
+
     /// The balance of an account, if it exists.
     pub fn balance(&self, account: AccountId) -> Option<i64> {
         self.balances.get(&account).copied()
@@ -114,13 +122,14 @@ impl MemoryLedger {
         self.balances.iter().map(|(id, balance)| (*id, *balance))
     }
 
-    /// Applies a transfer, or changes nothing and says why not.
-    pub fn transfer(
-        &mut self,
+    /// Checks a transfer against every rule without applying it; returns the two
+    /// balances it would start from.
+    pub fn check(
+        &self,
         from: AccountId,
         to: AccountId,
         amount: Usdc,
-    ) -> Result<(), LedgerError> {
+    ) -> Result<(i64, i64), LedgerError> {
         validate_transfer(from, to, amount, from.currency)?;
         let bounds = posting_bounds(from.kind, amount);
         let from_balance = self
@@ -133,6 +142,17 @@ impl MemoryLedger {
         if to_balance > bounds.to_max_balance {
             return Err(LedgerError::BalanceOverflow(to));
         }
+        Ok((from_balance, to_balance))
+    }
+
+    /// Applies a transfer, or changes nothing and says why not.
+    pub fn transfer(
+        &mut self,
+        from: AccountId,
+        to: AccountId,
+        amount: Usdc,
+    ) -> Result<(), LedgerError> {
+        let (from_balance, to_balance) = self.check(from, to, amount)?;
         let amount = amount.atomic_i64();
         // The bounds above guarantee neither subtraction nor addition overflows.
         self.balances

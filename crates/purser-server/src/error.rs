@@ -73,7 +73,23 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
             StatusCode::UNAUTHORIZED
         }
         ErrorCode::Forbidden | ErrorCode::SandboxDisabled => StatusCode::FORBIDDEN,
-        ErrorCode::NotFound => StatusCode::NOT_FOUND,
+        // A payment the authorization path refused: the request was understood and
+        // the caller is who they say, but this spending is not allowed.
+        ErrorCode::MandateNotSigned
+        | ErrorCode::MandateExpired
+        | ErrorCode::MandateRevoked
+        | ErrorCode::MandateBudgetExceeded
+        | ErrorCode::HostNotAllowed
+        | ErrorCode::PerTxCapExceeded
+        | ErrorCode::PolicyDenied
+        | ErrorCode::NoEligibleMandate
+        | ErrorCode::ApprovalRequired
+        | ErrorCode::ApprovalDenied
+        | ErrorCode::ApprovalExpired
+        | ErrorCode::ApprovalInvalid => StatusCode::FORBIDDEN,
+        ErrorCode::NotFound | ErrorCode::MandateNotFound => StatusCode::NOT_FOUND,
+        ErrorCode::InvalidState => StatusCode::CONFLICT,
+        ErrorCode::InvalidSignature => StatusCode::UNPROCESSABLE_ENTITY,
         ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         ErrorCode::IdempotencyConflict => StatusCode::CONFLICT,
         ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,

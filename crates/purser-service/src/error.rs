@@ -1,5 +1,6 @@
 //! The service's errors, each with a stable code and a message safe to show.
 
+use purser_core::batch::Refusal;
 use purser_signer::SignerError;
 use purser_store::StoreError;
 use purser_types::{AmountError, ErrorCode};
@@ -33,6 +34,15 @@ pub enum ServiceError {
         "this request changes state and needs an Idempotency-Key (1-255 printable ASCII characters)"
     )]
     IdempotencyKeyRequired,
+    /// The object is not in a state that allows this.
+    #[error("{0}")]
+    InvalidState(&'static str),
+    /// A signature does not verify.
+    #[error("{0}")]
+    InvalidSignature(String),
+    /// A payment was refused by the authorization path.
+    #[error("{}", denial_message(*.0))]
+    Denied(purser_types::Denial),
     /// The simulated on-ramp is off.
     #[error("funding from the simulated on-ramp is only available on a sandbox server")]
     SandboxDisabled,
@@ -69,6 +79,9 @@ impl ServiceError {
             ServiceError::NotFound => ErrorCode::NotFound,
             ServiceError::IdempotencyKeyRequired => ErrorCode::IdempotencyKeyRequired,
             ServiceError::SandboxDisabled => ErrorCode::SandboxDisabled,
+            ServiceError::InvalidState(_) => ErrorCode::InvalidState,
+            ServiceError::InvalidSignature(_) => ErrorCode::InvalidSignature,
+            ServiceError::Denied(denial) => denial.code(),
             ServiceError::Store(e) => e.code(),
             ServiceError::MasterKeyMismatch
             | ServiceError::Config(_)
@@ -92,7 +105,43 @@ impl ServiceError {
             ErrorCode::IdempotencyConflict => {
                 "this Idempotency-Key was already used with different parameters".to_owned()
             }
-            _ => self.to_string(),
+            _ => match self {
+                ServiceError::Store(StoreError::Refused(Refusal::Denied(denial))) => {
+                    denial_message(*denial).to_owned()
+                }
+                other => other.to_string(),
+            },
         }
+    }
+}
+
+/// What to tell an agent about a refused payment, in words it can act on.
+pub fn denial_message(denial: purser_types::Denial) -> &'static str {
+    use purser_types::Denial;
+    match denial {
+        Denial::MandateNotSigned => {
+            "the mandate is not signed yet: ask your human to open its signUrl and approve it"
+        }
+        Denial::MandateExpired => "the mandate is outside its validity window: draft a new mandate",
+        Denial::MandateRevoked => {
+            "the owner revoked this mandate: draft a new one if the task still needs funds"
+        }
+        Denial::MandateBudgetExceeded => {
+            "the payment would exceed the mandate's remaining budget: draft a new mandate"
+        }
+        Denial::HostNotAllowed => "the payee's host is not on the mandate's allowlist",
+        Denial::PerTxCapExceeded => "the payment is larger than the mandate's per-payment cap",
+        Denial::InsufficientFunds => {
+            "the wallet's available balance is lower than the amount: ask your human to fund it"
+        }
+        Denial::AgentRevoked => "this agent was revoked by its owner",
+        Denial::PolicyDenied => "the wallet's policy does not allow this payment",
+        Denial::NoEligibleMandate => {
+            "no signed mandate covers this payment: draft one and ask your human to sign it"
+        }
+        Denial::MandateNotFound => "no such mandate for this agent",
+        Denial::ApprovalDenied => "the owner denied this payment",
+        Denial::ApprovalExpired => "the approval expired before it was used: ask again",
+        Denial::ApprovalInvalid => "the approval was already used or is for a different payment",
     }
 }

@@ -10,6 +10,9 @@ pub mod auth;
 mod error;
 mod idempotency;
 mod ids;
+mod mandates;
+mod payments;
+mod payouts;
 mod wallets;
 
 use std::sync::Arc;
@@ -20,8 +23,13 @@ use purser_store::Store;
 use purser_types::{AgentId, Secret};
 
 pub use auth::{AgentToken, Jwk, Principal};
-pub use error::ServiceError;
+pub use error::{ServiceError, denial_message};
 pub use idempotency::{IDEMPOTENCY_KEY_MAX_LEN, IdempotencyKey};
+pub use mandates::MandateView;
+pub use payments::{PURPOSE_MAX_CHARS, PaymentIntent};
+pub use payouts::PayoutRequest;
+pub use purser_core::change::Authorization;
+pub use purser_core::mandate::MandateDraft;
 pub use purser_store::Page;
 pub use wallets::{
     AgentRegistered, NAME_MAX_CHARS, Replayable, SANDBOX_FUNDING_MAX, WalletCreated, WalletView,
@@ -32,18 +40,22 @@ pub use wallets::{
 pub struct ServiceConfig {
     /// Whether the simulated on-ramp may fund wallets.
     pub sandbox: bool,
-    /// The `iss` of agent JWTs: this server's public base URL.
-    pub issuer: String,
+    /// This server's public base URL: the `iss` of agent JWTs, and the base of the
+    /// `signUrl` and `approvalUrl` agents hand to their owner.
+    pub public_url: String,
     /// Agent JWT lifetime in seconds (at most 900).
     pub agent_token_ttl_secs: u64,
+    /// How long an owner has to decide a per-payment approval, in seconds.
+    pub approval_ttl_secs: u64,
 }
 
 impl Default for ServiceConfig {
     fn default() -> Self {
         Self {
             sandbox: true,
-            issuer: "http://127.0.0.1:8402".into(),
+            public_url: "http://127.0.0.1:8402".into(),
             agent_token_ttl_secs: 600,
+            approval_ttl_secs: 600,
         }
     }
 }
@@ -96,7 +108,7 @@ impl Purser {
         let signing_key = TokenSigningKey::unseal(&master, &sealed)?;
         let tokens = auth::TokenAuthority::new(
             &signing_key,
-            config.issuer.clone(),
+            config.public_url.clone(),
             config.agent_token_ttl_secs,
         )?;
         let inner = Inner {

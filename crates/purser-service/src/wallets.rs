@@ -68,7 +68,7 @@ fn validate_name(field: &str, text: &str) -> Result<String, ServiceError> {
     Ok(name.to_owned())
 }
 
-fn corrupt(what: &str) -> ServiceError {
+pub(crate) fn corrupt(what: &str) -> ServiceError {
     ServiceError::Store(StoreError::Corrupt(format!(
         "unexpected outcome for {what}"
     )))

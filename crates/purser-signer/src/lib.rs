@@ -253,6 +253,17 @@ impl WalletKey {
             .map_err(|_| SignerError::InvalidKey)
     }
 
+    /// Signs a 32-byte digest exactly as given (an EIP-712 signing hash built by
+    /// `purser-chain`) and returns the 65-byte signature, `0x`-hex (r ‖ s ‖ v).
+    pub fn sign_digest(&self, digest: &[u8; 32]) -> Result<String, SignerError> {
+        use alloy_signer::SignerSync;
+        let signature = self
+            .0
+            .sign_hash_sync(&B256::from(*digest))
+            .map_err(|_| SignerError::InvalidKey)?;
+        Ok(format!("0x{}", hex::encode(signature.as_bytes())))
+    }
+
     /// The signer, for the signing operations later layers add.
     pub fn signer(&self) -> &PrivateKeySigner {
         &self.0

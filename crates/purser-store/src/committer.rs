@@ -54,10 +54,18 @@ pub(crate) async fn run(
     tracing::debug!("committer drained and stopped");
 }
 
+/// Interference from another writer: a guard that came up short, a lock conflict,
+/// or a key another process inserted first (the retry then sees its row, e.g. a
+/// duplicate request replays instead of applying twice).
 fn retryable(backend: Backend, error: &PersistError) -> bool {
     match error {
         PersistError::Contended(_) => true,
-        PersistError::Database(error) => backend.is_retryable(error),
+        PersistError::Database(error) => {
+            backend.is_retryable(error)
+                || error
+                    .as_database_error()
+                    .is_some_and(|e| e.kind() == sqlx::error::ErrorKind::UniqueViolation)
+        }
         PersistError::Corrupt(_) => false,
     }
 }

@@ -55,5 +55,7 @@ fn refusal_code(refusal: &Refusal) -> ErrorCode {
         Refusal::IdempotencyConflict => ErrorCode::IdempotencyConflict,
         // Ids are 128 random bits: a collision is a fault, not a client error.
         Refusal::AlreadyExists => ErrorCode::InternalError,
+        Refusal::InvalidState(_) => ErrorCode::InvalidState,
+        Refusal::Denied(denial) => denial.code(),
     }
 }

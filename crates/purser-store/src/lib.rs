@@ -36,7 +36,7 @@ use tokio::task::JoinHandle;
 
 pub use dialect::Backend;
 pub use error::StoreError;
-pub use read::{AuditVerification, Page};
+pub use read::{AuditVerification, MandateFilter, Page};
 
 /// How to open a store.
 #[derive(Debug, Clone)]

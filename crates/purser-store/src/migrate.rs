@@ -18,12 +18,20 @@ struct Migration {
     postgres: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "foundation",
-    sqlite: include_str!("../migrations/sqlite/0001_foundation.sql"),
-    postgres: include_str!("../migrations/postgres/0001_foundation.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "foundation",
+        sqlite: include_str!("../migrations/sqlite/0001_foundation.sql"),
+        postgres: include_str!("../migrations/postgres/0001_foundation.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "mandates",
+        sqlite: include_str!("../migrations/common/0002_mandates.sql"),
+        postgres: include_str!("../migrations/common/0002_mandates.sql"),
+    },
+];
 
 const CREATE_BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS purser_migrations (
     version BIGINT PRIMARY KEY,

@@ -5,12 +5,17 @@
 //! between our load and our write, and the whole batch is retried from the load.
 
 use purser_core::audit::ChainHead;
-use purser_core::batch::Effects;
-use purser_types::{AgentStatus, AuditEvent, Hash32, UnixMs};
+use purser_core::authorize::MonthTotals;
+use purser_core::batch::{Effects, Write};
+use purser_types::{
+    AgentId, AgentStatus, Approval, ApprovalId, AuditEvent, Hash32, Mandate, MandateId, Payout,
+    PayoutId, Reservation, ReservationId, UnixMs, WalletId, WalletPolicy,
+};
 use serde_json::{Value, json};
 use sqlx::{AnyConnection, Row, SqlStr};
 
-use crate::sql::Statements;
+use crate::rows::rail_text;
+use crate::sql::{Statements, Versioned};
 use crate::{Backend, StoreError};
 
 /// Why persisting failed.
@@ -92,24 +97,6 @@ pub(crate) async fn effects(
         json!({ "id": a, "wallet_id": a.wallet, "kind": a.kind.as_str(), "currency": a.currency, "balance": 0 })
     });
     run(conn, &sql.insert_accounts, accounts.collect()).await?;
-    let balances = effects
-        .balances
-        .iter()
-        .map(|b| json!({ "id": b.account, "balance_before": b.before, "balance_after": b.after }));
-    run_all(
-        conn,
-        &sql.update_balances,
-        balances.collect(),
-        "an account balance",
-    )
-    .await?;
-    let transfers = effects.transfers.iter().map(|t| {
-        json!({
-            "id": t.id, "from_account": t.from, "to_account": t.to, "amount": t.amount.atomic_i64(),
-            "currency": t.currency, "kind": t.kind.as_str(), "memo": t.memo, "created_at_ms": t.created_at.millis(),
-        })
-    });
-    run(conn, &sql.insert_transfers, transfers.collect()).await?;
     let agents = effects.agents.iter().map(|(a, credential_hash)| {
         json!({
             "id": a.id, "wallet_id": a.wallet_id, "name": a.name, "status": AgentStatus::Active.as_str(),
@@ -128,6 +115,65 @@ pub(crate) async fn effects(
         "an agent's status",
     )
     .await?;
+    write_versioned(
+        conn,
+        &sql.mandates,
+        effects.mandates,
+        mandate_json,
+        "a mandate",
+    )
+    .await?;
+    write_versioned(
+        conn,
+        &sql.approvals,
+        effects.approvals,
+        approval_json,
+        "an approval",
+    )
+    .await?;
+    write_versioned(
+        conn,
+        &sql.reservations,
+        effects.reservations,
+        reservation_json,
+        "a reservation",
+    )
+    .await?;
+    write_versioned(
+        conn,
+        &sql.policies,
+        effects.policies,
+        policy_json,
+        "a wallet policy",
+    )
+    .await?;
+    write_versioned(
+        conn,
+        &sql.months,
+        effects.months,
+        month_json,
+        "an agent's monthly total",
+    )
+    .await?;
+    write_versioned(conn, &sql.payouts, effects.payouts, payout_json, "a payout").await?;
+    let balances = effects
+        .balances
+        .iter()
+        .map(|b| json!({ "id": b.account, "balance_before": b.before, "balance_after": b.after }));
+    run_all(
+        conn,
+        &sql.update_balances,
+        balances.collect(),
+        "an account balance",
+    )
+    .await?;
+    let transfers = effects.transfers.iter().map(|t| {
+        json!({
+            "id": t.id, "from_account": t.from, "to_account": t.to, "amount": t.amount.atomic_i64(),
+            "currency": t.currency, "kind": t.kind.as_str(), "memo": t.memo, "created_at_ms": t.created_at.millis(),
+        })
+    });
+    run(conn, &sql.insert_transfers, transfers.collect()).await?;
     let mut keys = Vec::with_capacity(effects.keys.len());
     for recorded in &effects.keys {
         let outcome = serde_json::to_string(&recorded.outcome)
@@ -139,6 +185,86 @@ pub(crate) async fn effects(
     }
     run_all(conn, &sql.insert_keys, keys, "an idempotency key").await?;
     append_audit(conn, backend, sql, effects.audit).await
+}
+
+/// Inserts new rows and updates loaded ones at the version they were loaded at;
+/// either falling short of its row count means another writer interfered.
+async fn write_versioned<K, V>(
+    conn: &mut AnyConnection,
+    statements: &Versioned,
+    writes: Vec<Write<K, V>>,
+    encode: fn(&K, &V, i64) -> Value,
+    what: &'static str,
+) -> Result<(), PersistError> {
+    let (inserts, updates): (Vec<_>, Vec<_>) =
+        writes.into_iter().partition(|w| w.version.is_none());
+    let inserts = inserts
+        .iter()
+        .map(|w| encode(&w.key, &w.value, 0))
+        .collect();
+    run_all(conn, &statements.insert, inserts, what).await?;
+    let updates = updates
+        .iter()
+        .map(|w| encode(&w.key, &w.value, w.version.unwrap_or_default()))
+        .collect();
+    run_all(conn, &statements.update, updates, what).await
+}
+
+fn mandate_json(_: &MandateId, m: &Mandate, version: i64) -> Value {
+    let signature = m.signature.as_ref();
+    json!({
+        "id": m.id, "wallet_id": m.wallet_id, "agent_id": m.agent_id, "description": m.terms.description,
+        "category": m.terms.category, "currency": m.terms.currency, "limit_amount": m.terms.limit_amount.atomic_i64(),
+        "max_amount_per_tx": m.terms.max_amount_per_tx.map(|c| c.atomic_i64()),
+        "host_allowlist": serde_json::to_string(&m.terms.host_allowlist).unwrap_or_default(),
+        "valid_from_ms": m.terms.valid_from.millis(), "valid_until_ms": m.terms.valid_until.millis(),
+        "nonce": m.nonce, "status": m.status.as_str(), "spent_amount": m.spent_amount.atomic_i64(),
+        "pending_amount": m.pending_amount.atomic_i64(), "mandate_hash": signature.map(|s| &s.mandate_hash),
+        "signature": signature.map(|s| &s.signature), "signer": signature.map(|s| &s.signer),
+        "signed_at_ms": signature.map(|s| s.signed_at.millis()), "created_at_ms": m.created_at.millis(),
+        "updated_at_ms": m.updated_at.millis(), "version": version,
+    })
+}
+
+fn reservation_json(_: &ReservationId, r: &Reservation, version: i64) -> Value {
+    json!({
+        "id": r.id, "wallet_id": r.wallet_id, "agent_id": r.agent_id, "mandate_id": r.mandate_id,
+        "approval_id": r.approval_id, "amount": r.amount.atomic_i64(), "payee_host": r.payee.host,
+        "payee_address": r.payee.address, "purpose": r.purpose, "kind": r.kind.as_str(), "status": r.status.as_str(),
+        "settlement": r.settlement, "release_reason": r.release_reason, "created_at_ms": r.created_at.millis(),
+        "updated_at_ms": r.updated_at.millis(), "version": version,
+    })
+}
+
+fn approval_json(_: &ApprovalId, a: &Approval, version: i64) -> Value {
+    json!({
+        "id": a.id, "wallet_id": a.wallet_id, "agent_id": a.agent_id, "amount": a.amount.atomic_i64(),
+        "payee_host": a.payee.host, "payee_address": a.payee.address, "purpose": a.purpose,
+        "kind": a.kind.as_str(), "status": a.status.as_str(), "created_at_ms": a.created_at.millis(),
+        "expires_at_ms": a.expires_at.millis(), "decided_at_ms": a.decided_at.map(UnixMs::millis), "version": version,
+    })
+}
+
+fn policy_json(wallet: &WalletId, policy: &WalletPolicy, version: i64) -> Value {
+    let text = serde_json::to_string(policy).unwrap_or_default();
+    json!({ "wallet_id": wallet, "policy": text, "version": version })
+}
+
+fn month_json((agent, month): &(AgentId, String), totals: &MonthTotals, version: i64) -> Value {
+    json!({
+        "agent_id": agent, "month": month, "spent": totals.spent.atomic_i64(),
+        "pending": totals.pending.atomic_i64(), "version": version,
+    })
+}
+
+fn payout_json(_: &(WalletId, PayoutId), p: &Payout, version: i64) -> Value {
+    json!({
+        "wallet_id": p.wallet_id, "id": p.id, "agent_id": p.agent_id, "to_address": p.to_address,
+        "amount": p.amount.atomic_i64(), "mandate_id": p.mandate_id, "rail": rail_text(p.rail),
+        "status": p.status.as_str(), "reservation_id": p.reservation_id, "approval_id": p.approval_id,
+        "settlement": p.settlement, "failure_reason": p.failure_reason.map(|c| c.as_str()),
+        "created_at_ms": p.created_at.millis(), "updated_at_ms": p.updated_at.millis(), "version": version,
+    })
 }
 
 /// Chains the batch's audit records after the head, holding the head's lock until

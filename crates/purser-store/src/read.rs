@@ -355,3 +355,229 @@ async fn flow_facts(conn: &mut AnyConnection) -> Result<Vec<FlowFact>, StoreErro
     }
     Ok(flows)
 }
+
+// ---- mandates and the authorization path ----
+
+use purser_types::{
+    Approval, ApprovalId, Mandate, MandateId, Payout, PayoutId, Reservation, ReservationId, UnixMs,
+    WalletPolicy,
+};
+use sqlx::AssertSqlSafe;
+
+use crate::rows::{
+    approval_from_row, mandate_from_row, payout_from_row, policy_from_row, reservation_from_row,
+};
+use crate::sql::{APPROVALS, MANDATES, PAYOUTS, RESERVATIONS, TableSpec};
+
+/// `SELECT <every column of table> FROM <table> <tail>`.
+fn select(table: &TableSpec, tail: &str) -> AssertSqlSafe<String> {
+    let columns: Vec<&str> = table.columns.iter().map(|(c, _)| *c).collect();
+    AssertSqlSafe(format!(
+        "SELECT {} FROM {} {tail}",
+        columns.join(", "),
+        table.name
+    ))
+}
+
+/// Which mandates to list.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MandateFilter {
+    /// Only this agent's.
+    pub agent: Option<AgentId>,
+    /// Only those stored with this status (`pending_signature`, `signed`, …).
+    pub status: Option<&'static str>,
+}
+
+impl Store {
+    /// A mandate by id.
+    pub async fn mandate(&self, id: MandateId) -> Result<Option<Mandate>, StoreError> {
+        let row = sqlx::query(select(&MANDATES, "WHERE id = $1"))
+            .bind(id.to_string())
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(row
+            .as_ref()
+            .map(mandate_from_row)
+            .transpose()?
+            .map(|m| m.value))
+    }
+
+    /// A wallet's mandates, newest first; `page.before` is a `createdAt` in ms.
+    pub async fn mandates(
+        &self,
+        wallet: WalletId,
+        filter: MandateFilter,
+        page: Page,
+    ) -> Result<Vec<Mandate>, StoreError> {
+        let (before, limit) = page.bounds();
+        let rows = sqlx::query(select(
+            &MANDATES,
+            "WHERE wallet_id = $1 AND ($2 IS NULL OR agent_id = $2) AND ($3 IS NULL OR status = $3)
+             AND created_at_ms < $4 ORDER BY created_at_ms DESC, id DESC LIMIT $5",
+        ))
+        .bind(wallet.to_string())
+        .bind(filter.agent.map(|a| a.to_string()))
+        .bind(filter.status)
+        .bind(before)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| mandate_from_row(r).map(|m| m.value))
+            .collect()
+    }
+
+    /// An agent's signed mandates that have not ended by `now`.
+    pub async fn mandates_in_force(
+        &self,
+        agent: AgentId,
+        now: UnixMs,
+    ) -> Result<Vec<Mandate>, StoreError> {
+        let rows = sqlx::query(select(
+            &MANDATES,
+            "WHERE agent_id = $1 AND status = 'signed' AND valid_until_ms > $2 ORDER BY id",
+        ))
+        .bind(agent.to_string())
+        .bind(now.millis())
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| mandate_from_row(r).map(|m| m.value))
+            .collect()
+    }
+
+    /// A reservation by id.
+    pub async fn reservation(&self, id: ReservationId) -> Result<Option<Reservation>, StoreError> {
+        let row = sqlx::query(select(&RESERVATIONS, "WHERE id = $1"))
+            .bind(id.to_string())
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(row
+            .as_ref()
+            .map(reservation_from_row)
+            .transpose()?
+            .map(|r| r.value))
+    }
+
+    /// An approval by id.
+    pub async fn approval(&self, id: ApprovalId) -> Result<Option<Approval>, StoreError> {
+        let row = sqlx::query(select(&APPROVALS, "WHERE id = $1"))
+            .bind(id.to_string())
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(row
+            .as_ref()
+            .map(approval_from_row)
+            .transpose()?
+            .map(|a| a.value))
+    }
+
+    /// A wallet's approvals, newest first, optionally only those stored with `status`.
+    pub async fn approvals(
+        &self,
+        wallet: WalletId,
+        status: Option<&'static str>,
+        page: Page,
+    ) -> Result<Vec<Approval>, StoreError> {
+        let (before, limit) = page.bounds();
+        let rows = sqlx::query(select(
+            &APPROVALS,
+            "WHERE wallet_id = $1 AND ($2 IS NULL OR status = $2) AND created_at_ms < $3
+             ORDER BY created_at_ms DESC, id DESC LIMIT $4",
+        ))
+        .bind(wallet.to_string())
+        .bind(status)
+        .bind(before)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| approval_from_row(r).map(|a| a.value))
+            .collect()
+    }
+
+    /// A payout by its caller-chosen id, within a wallet.
+    pub async fn payout(
+        &self,
+        wallet: WalletId,
+        id: &PayoutId,
+    ) -> Result<Option<Payout>, StoreError> {
+        let row = sqlx::query(select(&PAYOUTS, "WHERE wallet_id = $1 AND id = $2"))
+            .bind(wallet.to_string())
+            .bind(id.as_str())
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(row
+            .as_ref()
+            .map(payout_from_row)
+            .transpose()?
+            .map(|p| p.value))
+    }
+
+    /// A wallet's payouts, newest first.
+    pub async fn payouts(&self, wallet: WalletId, page: Page) -> Result<Vec<Payout>, StoreError> {
+        let (before, limit) = page.bounds();
+        let rows = sqlx::query(select(
+            &PAYOUTS,
+            "WHERE wallet_id = $1 AND created_at_ms < $2 ORDER BY created_at_ms DESC, id DESC LIMIT $3",
+        ))
+        .bind(wallet.to_string())
+        .bind(before)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| payout_from_row(r).map(|p| p.value))
+            .collect()
+    }
+
+    /// A wallet's policy, if one was set.
+    pub async fn policy(&self, wallet: WalletId) -> Result<Option<WalletPolicy>, StoreError> {
+        let row =
+            sqlx::query("SELECT wallet_id, policy, version FROM policies WHERE wallet_id = $1")
+                .bind(wallet.to_string())
+                .fetch_optional(self.pool())
+                .await?;
+        Ok(row
+            .as_ref()
+            .map(policy_from_row)
+            .transpose()?
+            .map(|(_, p)| p.value))
+    }
+
+    /// The wallet with this EVM address, in any letter case.
+    pub async fn wallet_by_address(&self, address: &str) -> Result<Option<Wallet>, StoreError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            wallet_columns!(),
+            " FROM wallets WHERE LOWER(address) = LOWER($1)"
+        ))
+        .bind(address)
+        .fetch_optional(self.pool())
+        .await?;
+        row.as_ref().map(wallet_from_row).transpose()
+    }
+}
+
+impl Store {
+    /// The payout waiting for this approval, if any.
+    pub async fn payout_by_approval(
+        &self,
+        wallet: WalletId,
+        approval: ApprovalId,
+    ) -> Result<Option<Payout>, StoreError> {
+        let row = sqlx::query(select(
+            &PAYOUTS,
+            "WHERE wallet_id = $1 AND approval_id = $2",
+        ))
+        .bind(wallet.to_string())
+        .bind(approval.to_string())
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row
+            .as_ref()
+            .map(payout_from_row)
+            .transpose()?
+            .map(|p| p.value))
+    }
+}

@@ -58,6 +58,36 @@ error_codes! {
     InsufficientFunds => "insufficient_funds",
     /// The amount would push a balance past the largest representable amount.
     AmountOverflow => "amount_overflow",
+    /// The mandate exists but the owner has not signed it (or rejected it).
+    MandateNotSigned => "mandate_not_signed",
+    /// The mandate's validity window has ended (or not begun).
+    MandateExpired => "mandate_expired",
+    /// The owner revoked the mandate.
+    MandateRevoked => "mandate_revoked",
+    /// The payment would take the mandate past its budget.
+    MandateBudgetExceeded => "mandate_budget_exceeded",
+    /// The payee's host is not on the mandate's allowlist.
+    HostNotAllowed => "host_not_allowed",
+    /// The payment is larger than the mandate's per-payment cap.
+    PerTxCapExceeded => "per_tx_cap_exceeded",
+    /// The wallet's policy forbids this payment.
+    PolicyDenied => "policy_denied",
+    /// No signed mandate of this agent covers this payment.
+    NoEligibleMandate => "no_eligible_mandate",
+    /// No such mandate, or not one of this agent's.
+    MandateNotFound => "mandate_not_found",
+    /// The payment needs the owner's approval: send them the approval URL.
+    ApprovalRequired => "approval_required",
+    /// The approval was denied by the owner.
+    ApprovalDenied => "approval_denied",
+    /// The approval expired before it was used.
+    ApprovalExpired => "approval_expired",
+    /// The approval was already used, or is for a different payment.
+    ApprovalInvalid => "approval_invalid",
+    /// The object is not in a state that allows this (e.g. approving a revoked mandate).
+    InvalidState => "invalid_state",
+    /// A signature does not verify (wrong signer, changed terms, malformed).
+    InvalidSignature => "invalid_signature",
     /// The simulated on-ramp is only available on a sandbox server.
     SandboxDisabled => "sandbox_disabled",
     /// The request body is larger than the server accepts.

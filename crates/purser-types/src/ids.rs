@@ -121,6 +121,92 @@ prefixed_id!(
     "tr_",
     "transfer"
 );
+prefixed_id!(
+    /// An intent mandate: what an agent may spend, signed once by the owner.
+    MandateId,
+    "mdt_",
+    "mandate"
+);
+prefixed_id!(
+    /// A hold on funds for one payment, committed or released later.
+    ReservationId,
+    "rsv_",
+    "reservation"
+);
+prefixed_id!(
+    /// A request for the owner to approve one payment (the V1 fallback).
+    ApprovalId,
+    "apv_",
+    "approval"
+);
+
+/// The longest caller-chosen payout id.
+pub const PAYOUT_ID_MAX_LEN: usize = 64;
+
+/// A payout's id, chosen by the caller so a retry is recognised: 1-64 characters
+/// of `A-Z a-z 0-9 . _ : -`.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct PayoutId(String);
+
+/// Why a string is not a payout id.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a payout id is 1-64 characters of A-Z a-z 0-9 . _ : -")]
+pub struct PayoutIdError;
+
+impl PayoutId {
+    /// The id's text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for PayoutId {
+    type Err = PayoutIdError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let valid = !s.is_empty()
+            && s.len() <= PAYOUT_ID_MAX_LEN
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'));
+        if valid {
+            Ok(PayoutId(s.to_owned()))
+        } else {
+            Err(PayoutIdError)
+        }
+    }
+}
+
+impl fmt::Display for PayoutId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for PayoutId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PayoutId({})", self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for PayoutId {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for PayoutId {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .pattern(Some("^[A-Za-z0-9._:-]{1,64}$"))
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for PayoutId {}
 
 #[cfg(test)]
 mod tests {
@@ -145,5 +231,14 @@ mod tests {
                 .is_err()
         );
         assert!("".parse::<TransferId>().is_err());
+    }
+
+    #[test]
+    fn payout_ids_are_bounded_and_plain() {
+        assert!("po-2026-11-21:001".parse::<PayoutId>().is_ok());
+        assert!("x".repeat(64).parse::<PayoutId>().is_ok());
+        for bad in ["", " ", "a b", "a/b", "é", &"x".repeat(65)] {
+            assert!(bad.parse::<PayoutId>().is_err(), "{bad:?}");
+        }
     }
 }

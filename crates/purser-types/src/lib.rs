@@ -7,13 +7,17 @@
 pub mod error;
 pub mod ids;
 pub mod money;
+pub mod payments;
 pub mod records;
 pub mod secret;
 pub mod time;
 
 pub use error::ErrorCode;
-pub use ids::{AgentId, IdError, TransferId, WalletId};
+pub use ids::{
+    AgentId, ApprovalId, IdError, MandateId, PayoutId, ReservationId, TransferId, WalletId,
+};
 pub use money::{AmountError, Currency, Usdc};
+pub use payments::*;
 pub use records::*;
 pub use secret::Secret;
 pub use time::UnixMs;

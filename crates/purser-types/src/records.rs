@@ -341,17 +341,32 @@ pub enum TransferKind {
     SandboxFunding,
     /// A direct movement between two accounts (operator tools, tests, benchmarks).
     Adjustment,
+    /// Funds held for an authorized payment (available → reserved).
+    Reserve,
+    /// A hold given back (reserved → available).
+    Release,
+    /// A held payment made (reserved → payee).
+    Payment,
 }
 
 impl TransferKind {
     /// Every kind.
-    pub const ALL: [TransferKind; 2] = [TransferKind::SandboxFunding, TransferKind::Adjustment];
+    pub const ALL: [TransferKind; 5] = [
+        TransferKind::SandboxFunding,
+        TransferKind::Adjustment,
+        TransferKind::Reserve,
+        TransferKind::Release,
+        TransferKind::Payment,
+    ];
 
     /// The stable storage spelling.
     pub const fn as_str(self) -> &'static str {
         match self {
             TransferKind::SandboxFunding => "sandbox_funding",
             TransferKind::Adjustment => "adjustment",
+            TransferKind::Reserve => "reserve",
+            TransferKind::Release => "release",
+            TransferKind::Payment => "payment",
         }
     }
 }

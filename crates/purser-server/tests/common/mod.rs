@@ -70,8 +70,9 @@ impl TestServer {
         let base = format!("http://{}", listener.local_addr().unwrap());
         let service = ServiceConfig {
             sandbox: true,
-            issuer: base.clone(),
+            public_url: base.clone(),
             agent_token_ttl_secs: 600,
+            ..ServiceConfig::default()
         };
         let purser = Purser::start(store, MasterKey::generate().unwrap(), clock, service)
             .await

@@ -33,6 +33,20 @@ pub(crate) enum Command {
     /// Register, list, revoke agents; get agent tokens.
     #[command(subcommand)]
     Agent(AgentCommand),
+    /// Intent mandates: draft (agent), approve / reject / revoke (owner), verify.
+    #[command(subcommand)]
+    Mandate(MandateCommand),
+    /// The owner's per-payment approvals (when no mandate covers a payment).
+    #[command(subcommand)]
+    Approvals(ApprovalsCommand),
+    /// Pay USDC out to an address (agent), or show a payout's status.
+    Payout(PayoutArgs),
+    /// The authorization path directly: authorize, commit or release a payment.
+    #[command(subcommand)]
+    Payment(PaymentCommand),
+    /// The wallet's policy on top of every mandate (owner).
+    #[command(subcommand)]
+    Policy(PolicyCommand),
     /// Operator checks of the ledger (reads the database directly).
     #[command(subcommand)]
     Ledger(LedgerCommand),
@@ -162,6 +176,271 @@ pub(crate) enum AgentCommand {
         /// The server's base URL.
         #[arg(long, env = "PURSER_SERVER", value_name = "URL")]
         server: Option<String>,
+    },
+}
+
+/// Idempotency for a state-changing command.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct KeyArgs {
+    /// Idempotency key (default: a fresh random one).
+    #[arg(long)]
+    pub(crate) idempotency_key: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum MandateCommand {
+    /// Draft a mandate (agent); prints the signUrl to hand to your human.
+    Create {
+        /// What you will spend on, in plain words.
+        #[arg(long)]
+        description: String,
+        /// The total budget, e.g. 5.
+        #[arg(long)]
+        limit: String,
+        /// The largest single payment.
+        #[arg(long)]
+        max_per_tx: Option<String>,
+        /// A host payments may go to (repeat for more): api.example.com or *.example.com.
+        #[arg(long = "host")]
+        hosts: Vec<String>,
+        /// How long it lasts, in seconds (default 8 hours).
+        #[arg(long)]
+        valid_for_seconds: Option<u64>,
+        /// When it ends (RFC 3339), instead of --valid-for-seconds.
+        #[arg(long)]
+        valid_until: Option<String>,
+        /// An optional category.
+        #[arg(long)]
+        category: Option<String>,
+        #[command(flatten)]
+        key: KeyArgs,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Show a mandate with its spent, pending and remaining amounts.
+    Status {
+        /// The mandate.
+        #[arg(value_name = "MANDATE_ID")]
+        mandate: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// List mandates (the owner sees all; an agent its own).
+    List {
+        /// Only this status: pending_signature, signed, rejected, revoked, expired, exhausted.
+        #[arg(long)]
+        status: Option<String>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// List the agent's mandates that could cover a payment now.
+    Eligible {
+        /// The payee's host.
+        #[arg(long)]
+        host: Option<String>,
+        /// The payment's amount.
+        #[arg(long)]
+        amount: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Approve and sign a mandate (owner).
+    Approve {
+        /// The mandate.
+        #[arg(value_name = "MANDATE_ID")]
+        mandate: String,
+        #[command(flatten)]
+        key: KeyArgs,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Reject a pending mandate (owner).
+    Reject {
+        /// The mandate.
+        #[arg(value_name = "MANDATE_ID")]
+        mandate: String,
+        #[command(flatten)]
+        key: KeyArgs,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Revoke a signed mandate (owner).
+    Revoke {
+        /// The mandate.
+        #[arg(value_name = "MANDATE_ID")]
+        mandate: String,
+        #[command(flatten)]
+        key: KeyArgs,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Print a signed mandate as JSON, for anyone to verify offline.
+    Export {
+        /// The mandate.
+        #[arg(value_name = "MANDATE_ID")]
+        mandate: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Verify a signed mandate file offline (no server needed).
+    Verify {
+        /// A file written by `purser mandate export` (or `-` for standard input).
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ApprovalsCommand {
+    /// List approvals waiting for a decision (--all for every approval).
+    List {
+        /// Every approval, not only pending ones.
+        #[arg(long)]
+        all: bool,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Approve one payment.
+    Approve {
+        /// The approval.
+        #[arg(value_name = "APPROVAL_ID")]
+        approval: String,
+        #[command(flatten)]
+        key: KeyArgs,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Deny one payment.
+    Deny {
+        /// The approval.
+        #[arg(value_name = "APPROVAL_ID")]
+        approval: String,
+        #[command(flatten)]
+        key: KeyArgs,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+/// `purser payout --to … --amount … --id …`, or `purser payout status ID`.
+#[derive(Debug, Clone, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub(crate) struct PayoutArgs {
+    #[command(subcommand)]
+    pub(crate) status: Option<PayoutStatusCommand>,
+    /// The destination address.
+    #[arg(long)]
+    pub(crate) to: Option<String>,
+    /// How much, e.g. 0.25.
+    #[arg(long)]
+    pub(crate) amount: Option<String>,
+    /// A mandate to use.
+    #[arg(long)]
+    pub(crate) mandate: Option<String>,
+    /// Your id for the payout; retrying with it never pays twice.
+    #[arg(long = "id", value_name = "PAYOUT_ID")]
+    pub(crate) payout_id: Option<String>,
+    #[command(flatten)]
+    pub(crate) client: ClientArgs,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub(crate) enum PayoutStatusCommand {
+    /// Show a payout's status.
+    Status {
+        /// The payout id.
+        #[arg(value_name = "PAYOUT_ID")]
+        payout: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum PaymentCommand {
+    /// Reserve funds for a payment to a host and/or address (agent).
+    Authorize {
+        /// How much.
+        #[arg(long)]
+        amount: String,
+        /// The payee's host or URL.
+        #[arg(long)]
+        host: Option<String>,
+        /// The payee's address.
+        #[arg(long)]
+        address: Option<String>,
+        /// Why, in plain words.
+        #[arg(long)]
+        purpose: String,
+        /// A mandate to use.
+        #[arg(long)]
+        mandate: Option<String>,
+        /// An approval the owner gave for this payment.
+        #[arg(long)]
+        approval: Option<String>,
+        /// Refuse instead of asking the owner when no mandate covers it.
+        #[arg(long)]
+        no_approval: bool,
+        #[command(flatten)]
+        key: KeyArgs,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Mark a held payment as made (pays a payee wallet on this server on the ledger).
+    Commit {
+        /// The reservation.
+        #[arg(value_name = "RESERVATION_ID")]
+        reservation: String,
+        /// What settled it off the ledger (a transaction hash).
+        #[arg(long)]
+        settlement: Option<String>,
+        #[command(flatten)]
+        key: KeyArgs,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Give a held payment's funds back.
+    Release {
+        /// The reservation.
+        #[arg(value_name = "RESERVATION_ID")]
+        reservation: String,
+        /// Why it did not happen.
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        key: KeyArgs,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum PolicyCommand {
+    /// Show the wallet's policy.
+    Show {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Replace the wallet's policy (unset options mean no such rule).
+    Set {
+        /// The most each agent may spend per calendar month (UTC).
+        #[arg(long)]
+        monthly_cap: Option<String>,
+        /// The largest single payment.
+        #[arg(long)]
+        per_payment_cap: Option<String>,
+        /// A host no payment may go to (repeat for more).
+        #[arg(long = "deny-host")]
+        deny_hosts: Vec<String>,
+        /// An address no payment may go to (repeat for more).
+        #[arg(long = "deny-address")]
+        deny_addresses: Vec<String>,
+        /// Approve payments no mandate covers up to this amount without asking.
+        #[arg(long)]
+        auto_approve_up_to: Option<String>,
+        #[command(flatten)]
+        key: KeyArgs,
+        #[command(flatten)]
+        client: ClientArgs,
     },
 }
 

@@ -94,6 +94,16 @@ impl ApiClient {
         self.call(Method::POST, path, Some(body), Some(key)).await
     }
 
+    /// A state-changing `PUT`; `key` is the idempotency key.
+    pub(crate) async fn put(
+        &self,
+        path: &str,
+        body: &impl Serialize,
+        key: &str,
+    ) -> Result<Answer, ClientError> {
+        self.call(Method::PUT, path, Some(body), Some(key)).await
+    }
+
     /// Exchanges an agent credential for a JWT.
     pub(crate) async fn agent_token(
         &self,

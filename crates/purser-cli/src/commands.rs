@@ -47,7 +47,7 @@ impl Context {
 
     /// A client for the chosen server, with the token exchanged for a JWT when it
     /// is an agent credential.
-    async fn client(&self, args: &ClientArgs) -> Result<ApiClient> {
+    pub(crate) async fn client(&self, args: &ClientArgs) -> Result<ApiClient> {
         let server = self.server(args.server.as_ref());
         let token = args.token.clone().or_else(|| self.config.token.clone());
         let client = ApiClient::new(&server, None)?;

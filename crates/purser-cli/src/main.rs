@@ -6,6 +6,7 @@ mod client;
 mod commands;
 mod config;
 mod demo;
+mod pay;
 mod serve;
 
 use std::process::ExitCode;
@@ -93,6 +94,11 @@ async fn dispatch(ctx: &mut Context, command: Command) -> Result<()> {
         Command::Demo(args) => demo::run(ctx, args).await,
         Command::Wallet(command) => commands::wallet(ctx, command).await,
         Command::Agent(command) => commands::agent(ctx, command).await,
+        Command::Mandate(command) => pay::mandate(ctx, command).await,
+        Command::Approvals(command) => pay::approvals(ctx, command).await,
+        Command::Payout(args) => pay::payout(ctx, args).await,
+        Command::Payment(command) => pay::payment(ctx, command).await,
+        Command::Policy(command) => pay::policy(ctx, command).await,
         Command::Ledger(LedgerCommand::Check(args)) => serve::ledger_check(ctx, &args).await,
         Command::Audit(AuditCommand::Verify(args)) => serve::audit_verify(ctx, &args).await,
         Command::Audit(AuditCommand::List {

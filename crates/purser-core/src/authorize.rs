@@ -152,10 +152,9 @@ fn choose_cover(
         return Ok(Choice::Covered(Cover::Mandate(id)));
     }
     // The tightest fit: the least remaining budget, then the soonest end.
-    let tightest = facts
-        .mandates
+    let candidates: Vec<&Mandate> = facts.mandates.iter().filter(own).copied().collect();
+    let tightest = candidates
         .iter()
-        .filter(own)
         .filter(|m| check_covers(m, request.amount, host, facts.now).is_ok())
         .min_by_key(|m| (m.remaining_amount(), m.terms.valid_until, m.id));
     if let Some(mandate) = tightest {
@@ -165,10 +164,14 @@ fn choose_cover(
         .policy
         .and_then(|p| p.auto_approve_up_to)
         .is_some_and(|limit| request.amount <= limit);
-    match (auto, request.allow_approval) {
-        (true, _) => Ok(Choice::Covered(Cover::AutoApproved)),
-        (false, true) => Ok(Choice::AskOwner(None)),
-        (false, false) => Err(Denial::NoEligibleMandate),
+    match (auto, request.allow_approval, candidates.as_slice()) {
+        (true, _, _) => Ok(Choice::Covered(Cover::AutoApproved)),
+        (false, true, _) => Ok(Choice::AskOwner(None)),
+        // With a single mandate, its own reason says more than "none covers it".
+        (false, false, [only]) => Err(check_covers(only, request.amount, host, facts.now)
+            .err()
+            .unwrap_or(Denial::NoEligibleMandate)),
+        (false, false, _) => Err(Denial::NoEligibleMandate),
     }
 }
 
@@ -378,6 +381,16 @@ mod tests {
         };
         assert_eq!(
             decide(&facts_none, &strict),
+            Decision::Deny(Denial::HostNotAllowed),
+            "the only mandate's own reason"
+        );
+        let two = [
+            mandate(2, "1", &["api.com"]),
+            mandate(3, "1", &["other.com"]),
+        ];
+        let facts_two = facts(&agent, &two, None);
+        assert_eq!(
+            decide(&facts_two, &strict),
             Decision::Deny(Denial::NoEligibleMandate)
         );
         let named = PaymentRequest {

@@ -19,6 +19,9 @@ use utoipa::{Modify, OpenApi};
         (name = "wallets", description = "Wallets, balances and the ledger"),
         (name = "agents", description = "Agent IDs, credentials and tokens"),
         (name = "audit", description = "The tamper-evident audit trail"),
+        (name = "mandates", description = "Intent mandates: drafted by agents, signed once by owners"),
+        (name = "payments", description = "The one authorization path: reservations and payouts"),
+        (name = "approvals", description = "The owner's per-payment approvals and wallet policy"),
     )
 )]
 struct ApiDoc;

@@ -25,7 +25,7 @@ use purser_types::{AgentId, Secret};
 pub use auth::{AgentToken, Jwk, Principal};
 pub use error::{ServiceError, denial_message};
 pub use idempotency::{IDEMPOTENCY_KEY_MAX_LEN, IdempotencyKey};
-pub use mandates::MandateView;
+pub use mandates::{MandateReview, MandateView};
 pub use payments::{PURPOSE_MAX_CHARS, PaymentIntent};
 pub use payouts::PayoutRequest;
 pub use purser_core::change::Authorization;

@@ -339,3 +339,50 @@ fn owner_wallet(principal: &Principal, refusal: &'static str) -> Result<WalletId
         Principal::Agent { .. } => Err(ServiceError::Forbidden(refusal)),
     }
 }
+
+/// What the owner's review page shows about a mandate.
+#[derive(Debug, Clone)]
+pub struct MandateReview {
+    /// The mandate.
+    pub view: MandateView,
+    /// The agent's name.
+    pub agent_name: String,
+    /// The wallet's name.
+    pub wallet_name: String,
+}
+
+impl Purser {
+    /// A mandate for its review page. The page's URL (the `signUrl`) carries the
+    /// mandate's unguessable id; deciding still takes the owner token.
+    pub async fn mandate_for_review(&self, id: MandateId) -> Result<MandateReview, ServiceError> {
+        let store = &self.inner.store;
+        let mandate = store.mandate(id).await?.ok_or(ServiceError::NotFound)?;
+        let agent = store
+            .agent(mandate.agent_id)
+            .await?
+            .ok_or(ServiceError::NotFound)?;
+        let wallet = store
+            .wallet(mandate.wallet_id)
+            .await?
+            .ok_or(ServiceError::NotFound)?;
+        Ok(MandateReview {
+            view: self.view(mandate),
+            agent_name: agent.name,
+            wallet_name: wallet.name,
+        })
+    }
+
+    /// An approval for its review page, with the asking agent's name.
+    pub async fn approval_for_review(
+        &self,
+        id: purser_types::ApprovalId,
+    ) -> Result<(purser_types::Approval, String), ServiceError> {
+        let store = &self.inner.store;
+        let approval = store.approval(id).await?.ok_or(ServiceError::NotFound)?;
+        let agent = store
+            .agent(approval.agent_id)
+            .await?
+            .ok_or(ServiceError::NotFound)?;
+        Ok((approval, agent.name))
+    }
+}

@@ -161,28 +161,53 @@ impl Purser {
         })
     }
 
-    /// Marks a held reservation's payment as made. `settlement` names what settled it
-    /// off the ledger (a transaction hash); without it Purser pays `destination` on
-    /// the ledger itself, and refuses if the agent or mandate was revoked meanwhile
-    /// (the hold is released instead).
+    /// Marks a held reservation's payment as made. With a `settlement` reference (a
+    /// transaction hash) the money left off the ledger, to the external-payouts
+    /// account. Without one, Purser pays the reservation's own payee — a wallet on
+    /// this server — on the ledger, and first re-checks the agent and mandate: if
+    /// either was revoked since the hold, the funds are released instead. The
+    /// destination always follows from the reservation, never from the caller.
     pub async fn commit_reservation(
         &self,
         principal: &Principal,
-        reservation: ReservationId,
-        destination: AccountId,
+        id: ReservationId,
         settlement: Option<String>,
         key: &IdempotencyKey,
     ) -> Result<Replayable<Reservation>, ServiceError> {
+        let reservation = self.reservation(principal, id).await?;
+        let destination = match &settlement {
+            Some(_) => {
+                AccountId::system(purser_types::AccountKind::ExternalPayouts, Currency::Usdc)
+            }
+            None => {
+                let address =
+                    reservation
+                        .payee
+                        .address
+                        .as_deref()
+                        .ok_or(ServiceError::InvalidRequest(
+                        "the payee has no address on this server: give the settlement reference"
+                            .into(),
+                    ))?;
+                self.ledger_account_of(address)
+                    .await?
+                    .ok_or(ServiceError::InvalidRequest(
+                        "the payee is not a wallet on this server: give the settlement reference"
+                            .into(),
+                    ))?
+            }
+        };
         let enforce = settlement.is_none();
         let change = Change::Commit {
             wallet: principal.wallet(),
-            reservation,
+            reservation: id,
             destination,
             settlement: settlement.clone(),
             enforce,
         };
-        let params = ("commit", reservation, destination, settlement);
-        let (outcome, replayed) = self.write_for(principal, change, key, &params).await?;
+        let (outcome, replayed) = self
+            .write_for(principal, change, key, &("commit", id, settlement))
+            .await?;
         let Outcome::Reservation(reservation) = outcome else {
             return Err(corrupt("commit"));
         };

@@ -80,12 +80,13 @@ impl Purser {
             updated_at: now,
         };
         let key = IdempotencyKey::parse(request.id.as_str())?;
+        // The fingerprint covers the checksummed address: any spelling of it replays.
+        let params = (payout.to_address.clone(), request.amount, request.mandate);
         let change = Change::RequestPayout {
             payout,
             authorize,
             destination,
         };
-        let params = (&request.to_address, request.amount, request.mandate);
         let write = WriteRequest {
             at: now,
             actor: principal.actor(),

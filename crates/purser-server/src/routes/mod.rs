@@ -1,6 +1,9 @@
 //! The routes. Handlers are thin: extract, call the service, map the result.
 
 pub(crate) mod agents;
+pub(crate) mod mandates;
+pub(crate) mod pages;
+pub(crate) mod payments;
 pub(crate) mod system;
 pub(crate) mod wallets;
 
@@ -42,4 +45,23 @@ pub(crate) fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(agents::revoke_agent))
         .routes(routes!(agents::issue_token))
         .routes(routes!(agents::me))
+        .routes(routes!(mandates::draft_mandate, mandates::list_mandates))
+        .routes(routes!(mandates::eligible_mandates))
+        .routes(routes!(mandates::get_mandate))
+        .routes(routes!(mandates::signed_mandate))
+        .routes(routes!(mandates::approve_mandate))
+        .routes(routes!(mandates::reject_mandate))
+        .routes(routes!(mandates::revoke_mandate))
+        .routes(routes!(mandates::verify_mandate))
+        .routes(routes!(payments::authorize))
+        .routes(routes!(payments::get_reservation))
+        .routes(routes!(payments::commit_reservation))
+        .routes(routes!(payments::release_reservation))
+        .routes(routes!(payments::list_approvals))
+        .routes(routes!(payments::get_approval))
+        .routes(routes!(payments::approve_approval))
+        .routes(routes!(payments::deny_approval))
+        .routes(routes!(payments::get_policy, payments::put_policy))
+        .routes(routes!(payments::create_payout, payments::list_payouts))
+        .routes(routes!(payments::get_payout))
 }

@@ -25,6 +25,8 @@ pub struct TestServer {
     pub purser: Purser,
     pub db: TestDb,
     pub http: reqwest::Client,
+    master_hex: String,
+    config: ServerConfig,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
 }
@@ -68,19 +70,25 @@ impl TestServer {
         let store = db.open().await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
+        let master_hex = purser_testkit::random_hex(32);
         let service = ServiceConfig {
             sandbox: true,
             public_url: base.clone(),
             agent_token_ttl_secs: 600,
             ..ServiceConfig::default()
         };
-        let purser = Purser::start(store, MasterKey::generate().unwrap(), clock, service)
-            .await
-            .unwrap();
+        let purser = Purser::start(
+            store,
+            MasterKey::parse(&master_hex).unwrap(),
+            clock,
+            service,
+        )
+        .await
+        .unwrap();
         let app = purser_server::router(purser.clone(), &config);
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn({
-            let purser = purser.clone();
+            let (purser, config) = (purser.clone(), config.clone());
             async move {
                 let shutdown = async move {
                     let _ = stopped.await;
@@ -93,6 +101,38 @@ impl TestServer {
             purser,
             db,
             http: reqwest::Client::new(),
+            master_hex,
+            config,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    /// Another server on the same database, with its own pool, committer and port:
+    /// what a second `purser serve` process would be.
+    pub async fn second_server(&self) -> SecondServer {
+        let store = self.db.open().await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let service = ServiceConfig {
+            public_url: self.base.clone(),
+            ..ServiceConfig::default()
+        };
+        let master = MasterKey::parse(&self.master_hex).unwrap();
+        let purser = Purser::start(store, master, Arc::new(SystemClock), service)
+            .await
+            .unwrap();
+        let config = self.config.clone();
+        let app = purser_server::router(purser.clone(), &config);
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = stopped.await;
+            };
+            purser_server::serve(listener, app, purser, &config, shutdown).await
+        });
+        SecondServer {
+            base,
             stop: Some(stop),
             task: Some(task),
         }
@@ -233,4 +273,23 @@ impl TestServer {
 
 pub fn fresh_key() -> String {
     format!("test-{}", purser_testkit::random_hex(12))
+}
+
+/// A second server sharing a [`TestServer`]'s database.
+pub struct SecondServer {
+    pub base: String,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl SecondServer {
+    /// Stops it; the database belongs to the first server.
+    pub async fn shutdown_only(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.unwrap().unwrap();
+        }
+    }
 }

@@ -1,5 +1,9 @@
 //! Request and response bodies that are not domain records themselves.
 
+mod payments;
+
+pub use payments::*;
+
 use purser_service::{AgentRegistered, WalletCreated, WalletView};
 use purser_types::{
     Agent, AgentId, AuditRecord, Balances, Currency, Transfer, UnixMs, Usdc, Wallet, WalletId,

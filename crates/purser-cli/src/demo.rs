@@ -8,10 +8,15 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, Result, bail, ensure};
 use purser_core::SystemClock;
-use purser_server::{AgentRegisteredResponse, ServerConfig, WalletCreatedResponse, WalletResponse};
+use purser_server::{
+    AgentRegisteredResponse, AuthorizationResponse, MandateResponse, PayoutResponse, ServerConfig,
+    WalletCreatedResponse, WalletResponse,
+};
 use purser_service::{Purser, ServiceConfig};
 use purser_signer::MasterKey;
-use purser_types::{Agent, AgentStatus, Transfer};
+use purser_types::{
+    Agent, AgentStatus, MandateId, PayoutStatus, Reservation, SignedMandate, Transfer,
+};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
@@ -206,6 +211,8 @@ async fn tell(narrator: &mut Narrator, base: &str, purser: &Purser) -> Result<()
         refused(attempt, "forbidden")?,
     );
 
+    mandate_story(narrator, &anonymous, &owner, &agent).await?;
+
     let revoked: Agent = owner
         .post(
             &format!("/api/agents/{agent_id}/revoke"),
@@ -234,6 +241,7 @@ async fn tell(narrator: &mut Narrator, base: &str, purser: &Purser) -> Result<()
         refused(attempt, "agent_revoked")?,
     );
 
+    let before = available(&owner, &wallet.to_string()).await?;
     let replay = owner
         .post(
             &format!("/api/wallets/{wallet}/fund"),
@@ -243,7 +251,7 @@ async fn tell(narrator: &mut Narrator, base: &str, purser: &Purser) -> Result<()
         .await?;
     let balance = available(&owner, &wallet.to_string()).await?;
     ensure!(
-        replay.replayed && balance == "100",
+        replay.replayed && balance == before,
         "a replayed funding request must not move money twice"
     );
     narrator.step(
@@ -289,4 +297,176 @@ async fn available(client: &ApiClient, wallet: &str) -> Result<String> {
         .await?
         .parse()?;
     Ok(view.balances.available.to_string())
+}
+
+/// The mandate part of the story: sign once, pay within it, get blocked outside it,
+/// and the per-payment approval when no mandate covers a payment.
+async fn mandate_story(
+    narrator: &mut Narrator,
+    anonymous: &ApiClient,
+    owner: &ApiClient,
+    agent: &ApiClient,
+) -> Result<()> {
+    let merchant: WalletCreatedResponse = anonymous
+        .post(
+            "/api/wallets",
+            &json!({ "name": "Weather API Inc." }),
+            &new_idempotency_key(),
+        )
+        .await?
+        .parse()?;
+    let merchant_address = merchant.wallet.address.clone();
+    let draft = json!({
+        "description": "Buy weather forecasts for the trip-planning task",
+        "limitAmount": "1", "maxAmountPerTx": "0.5", "hostAllowlist": ["api.weather.example"], "validForSeconds": 3600,
+    });
+    let drafted: MandateResponse = agent
+        .post("/api/mandates", &draft, &new_idempotency_key())
+        .await?
+        .parse()?;
+    let id = drafted.mandate_id;
+    narrator.step(
+        "The agent drafts an intent mandate: up to 1 USDC, at most 0.5 per payment, only api.weather.example, for one hour.",
+        format!("mandate {id} is {}; the agent hands its human this link: {}", drafted.status.as_str(), drafted.sign_url),
+    );
+    let refused_self = agent
+        .post(
+            &format!("/api/mandates/{id}/approve"),
+            &json!({}),
+            &new_idempotency_key(),
+        )
+        .await;
+    narrator.step(
+        "The agent tries to approve its own mandate.",
+        refused(refused_self, "forbidden")?,
+    );
+    let signed: MandateResponse = owner
+        .post(
+            &format!("/api/mandates/{id}/approve"),
+            &json!({}),
+            &new_idempotency_key(),
+        )
+        .await?
+        .parse()?;
+    let exported: SignedMandate = owner
+        .get(&format!("/api/mandates/{id}/signed"))
+        .await?
+        .parse()?;
+    let signer = purser_chain::mandate::verify(&exported).map_err(|e| anyhow::anyhow!("{e}"))?;
+    narrator.step(
+        "The owner reviews the terms and signs once (EIP-712, with the wallet's key).",
+        format!(
+            "status {}; anyone can verify offline that {signer} signed exactly these terms",
+            signed.status.as_str()
+        ),
+    );
+
+    for n in 1..=2 {
+        let reservation = pay(
+            agent,
+            "0.3",
+            "https://api.weather.example/v1/forecast",
+            &merchant_address,
+            None,
+        )
+        .await?;
+        let committed: Reservation = agent
+            .post(
+                &format!("/api/reservations/{}/commit", reservation.id),
+                &json!({}),
+                &new_idempotency_key(),
+            )
+            .await?
+            .parse()?;
+        let now: MandateResponse = agent.get(&format!("/api/mandates/{id}")).await?.parse()?;
+        narrator.step(
+            &format!("The agent pays 0.3 USDC for forecast #{n}: inside the mandate, so it clears without asking."),
+            format!("{} {}; spent {} of {}, remaining {}", committed.id, committed.status.as_str(), now.spent_amount, now.limit_amount, now.remaining_amount),
+        );
+    }
+    let off_mission = pay(
+        agent,
+        "0.1",
+        "https://evil.example/exfiltrate",
+        &merchant_address,
+        Some(id),
+    )
+    .await;
+    narrator.step(
+        "The agent tries to pay a host outside the allowlist.",
+        refused(off_mission, "host_not_allowed")?,
+    );
+    let too_much = pay(
+        agent,
+        "0.5",
+        "api.weather.example",
+        &merchant_address,
+        Some(id),
+    )
+    .await;
+    narrator.step(
+        "It tries 0.5 USDC more, past the 0.4 left in the budget.",
+        refused(too_much, "mandate_budget_exceeded")?,
+    );
+
+    let payout =
+        json!({ "payoutId": "demo-payout-1", "toAddress": merchant_address, "amount": "0.25" });
+    let waiting: PayoutResponse = agent
+        .post("/api/payouts", &payout, "demo-payout-1")
+        .await?
+        .parse()?;
+    let approval_url = waiting
+        .approval_url
+        .clone()
+        .context("a payout no mandate covers waits for approval")?;
+    narrator.step(
+        "The agent asks for a payout no mandate covers (the mandate names a host; a payout has none).",
+        format!("{}: the owner is asked once, at {approval_url}", waiting.payout.status.as_str()),
+    );
+    let approval = waiting
+        .payout
+        .approval_id
+        .context("the payout names its approval")?;
+    owner
+        .post(
+            &format!("/api/approvals/{approval}/approve"),
+            &json!({}),
+            &new_idempotency_key(),
+        )
+        .await?;
+    let paid: PayoutResponse = agent.get("/api/payouts/demo-payout-1").await?.parse()?;
+    ensure!(
+        paid.payout.status == PayoutStatus::Succeeded,
+        "the approved payout should have settled"
+    );
+    narrator.step(
+        "The owner approves that one payment.",
+        format!(
+            "payout {} settled on the ledger ({})",
+            paid.payout.status.as_str(),
+            paid.payout.settlement.unwrap_or_default()
+        ),
+    );
+    Ok(())
+}
+
+/// Authorizes a payment to a host (and the merchant's address); `Err` carries the refusal.
+async fn pay(
+    agent: &ApiClient,
+    amount: &str,
+    host: &str,
+    address: &str,
+    mandate: Option<MandateId>,
+) -> Result<Reservation, ClientError> {
+    let body = json!({
+        "amount": amount, "payee": { "host": host, "address": address }, "purpose": "weather forecast",
+        "mandateId": mandate, "allowApproval": false,
+    });
+    let answer: AuthorizationResponse = agent
+        .post("/api/payments/authorize", &body, &new_idempotency_key())
+        .await?
+        .parse()?;
+    answer
+        .reservation
+        .ok_or_else(|| ClientError::Transport("expected a reservation".into()))
 }

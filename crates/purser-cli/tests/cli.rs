@@ -148,6 +148,11 @@ fn demo_tells_the_story_and_exits_zero() {
     let text = env.ok(&["demo"]);
     for expected in [
         "creates a wallet",
+        "signs once",
+        "clears without asking",
+        "host_not_allowed",
+        "mandate_budget_exceeded",
+        "approves that one payment",
         "agent_revoked",
         "forbidden",
         "replayed",
@@ -405,4 +410,354 @@ fn bench_ledger_reports_each_combination() {
         assert!(row["transfers"].as_u64().unwrap() > 0, "{row}");
         assert!(row["p99Ms"].as_f64().unwrap() >= row["p50Ms"].as_f64().unwrap());
     }
+}
+
+/// Runs `purser` as an agent (its JWT in PURSER_TOKEN) and returns the JSON answer,
+/// whether the command succeeded or not.
+fn as_agent(env: &Env, jwt: &str, args: &[&str]) -> (bool, Value) {
+    let mut with_json = vec!["--json"];
+    with_json.extend_from_slice(args);
+    let output = env
+        .command(&with_json)
+        .env("PURSER_TOKEN", jwt)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout).to_string();
+    (
+        output.status.success(),
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+/// Every mandate, payment, approval, payout and policy command, as an owner and an
+/// agent would type them.
+#[test]
+fn mandate_commands_tell_the_whole_story() {
+    let env = Env::new();
+    let server = Server::start(&env, &[], &[]);
+    env.ok(&[
+        "wallet",
+        "create",
+        "--name",
+        "ops",
+        "--server",
+        &server.base,
+    ]);
+    env.ok(&["wallet", "fund", "--amount", "10"]);
+    let merchant = {
+        let other = Env::new();
+        other.json(&[
+            "wallet",
+            "create",
+            "--name",
+            "merchant",
+            "--server",
+            &server.base,
+            "--no-save",
+        ])
+    };
+    let merchant_address = merchant["wallet"]["address"].as_str().unwrap().to_owned();
+    let added = env.json(&["agent", "add", "--name", "bot"]);
+    let agent = added["agent"]["id"].as_str().unwrap().to_owned();
+    let credential = added["credential"].as_str().unwrap().to_owned();
+    let jwt = env
+        .ok(&[
+            "agent",
+            "token",
+            "--agent-id",
+            &agent,
+            "--credential",
+            &credential,
+        ])
+        .trim()
+        .to_owned();
+
+    let (ok, drafted) = as_agent(
+        &env,
+        &jwt,
+        &[
+            "mandate",
+            "create",
+            "--description",
+            "Geocoding calls",
+            "--limit",
+            "1",
+            "--max-per-tx",
+            "0.5",
+            "--host",
+            "api.geo.example",
+            "--valid-for-seconds",
+            "3600",
+        ],
+    );
+    assert!(ok, "{drafted}");
+    let mandate = drafted["mandateId"].as_str().unwrap().to_owned();
+    assert!(drafted["signUrl"].as_str().unwrap().ends_with("/review"));
+    let (ok, refused) = as_agent(&env, &jwt, &["mandate", "approve", &mandate]);
+    assert!(!ok && refused["error"]["code"] == "forbidden");
+    assert_eq!(
+        env.json(&["mandate", "approve", &mandate])["status"],
+        "signed"
+    );
+
+    let (ok, reserved) = as_agent(
+        &env,
+        &jwt,
+        &[
+            "payment",
+            "authorize",
+            "--amount",
+            "0.4",
+            "--host",
+            "https://api.geo.example/v1",
+            "--address",
+            &merchant_address,
+            "--purpose",
+            "geocode",
+            "--no-approval",
+        ],
+    );
+    assert!(ok, "{reserved}");
+    let reservation = reserved["reservation"]["id"].as_str().unwrap().to_owned();
+    let (ok, committed) = as_agent(&env, &jwt, &["payment", "commit", &reservation]);
+    assert!(ok && committed["status"] == "committed", "{committed}");
+    let (ok, blocked) = as_agent(
+        &env,
+        &jwt,
+        &[
+            "payment",
+            "authorize",
+            "--amount",
+            "0.1",
+            "--host",
+            "evil.example",
+            "--purpose",
+            "x",
+            "--mandate",
+            &mandate,
+        ],
+    );
+    assert!(
+        !ok && blocked["error"]["code"] == "host_not_allowed",
+        "{blocked}"
+    );
+    let status = env.json(&["mandate", "status", &mandate]);
+    assert_eq!(
+        (
+            status["spentAmount"].as_str(),
+            status["remainingAmount"].as_str()
+        ),
+        (Some("0.4"), Some("0.6"))
+    );
+    let (_, eligible) = as_agent(
+        &env,
+        &jwt,
+        &[
+            "mandate",
+            "eligible",
+            "--host",
+            "api.geo.example",
+            "--amount",
+            "0.5",
+        ],
+    );
+    assert_eq!(eligible["items"].as_array().unwrap().len(), 1);
+
+    // Export, then verify offline — and a tampered copy fails.
+    let exported = env.ok(&["mandate", "export", &mandate]);
+    let file = env.dir.path().join("mandate.json");
+    std::fs::write(&file, &exported).unwrap();
+    assert_eq!(
+        env.json(&["mandate", "verify", file.to_str().unwrap()])["valid"],
+        true
+    );
+    let tampered = exported.replace("\"limitAmount\": \"1\"", "\"limitAmount\": \"1000\"");
+    assert_ne!(tampered, exported);
+    std::fs::write(&file, tampered).unwrap();
+    let verdict = env.run(&["mandate", "verify", file.to_str().unwrap()]);
+    assert!(!verdict.status.success());
+    assert!(String::from_utf8_lossy(&verdict.stdout).contains("INVALID"));
+
+    // A payout no mandate covers waits for the owner, then settles.
+    let (ok, waiting) = as_agent(
+        &env,
+        &jwt,
+        &[
+            "payout",
+            "--to",
+            &merchant_address,
+            "--amount",
+            "0.2",
+            "--id",
+            "po-1",
+        ],
+    );
+    assert!(
+        ok && waiting["status"] == "pending_authorization",
+        "{waiting}"
+    );
+    let queue = env.json(&["approvals", "list"]);
+    let approval = queue["items"][0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        env.json(&["approvals", "approve", &approval])["status"],
+        "approved"
+    );
+    let (_, paid) = as_agent(&env, &jwt, &["payout", "status", "po-1"]);
+    assert_eq!(paid["status"], "succeeded", "{paid}");
+
+    let policy = env.json(&[
+        "policy",
+        "set",
+        "--deny-host",
+        "*.Casino.example",
+        "--per-payment-cap",
+        "5",
+    ]);
+    assert_eq!(
+        policy["deniedHosts"],
+        serde_json::json!(["*.casino.example"])
+    );
+    assert_eq!(env.json(&["policy", "show"])["perPaymentCap"], "5");
+    let (ok, _) = as_agent(&env, &jwt, &["policy", "show"]);
+    assert!(!ok, "agents cannot read the policy");
+    assert_eq!(
+        env.json(&["mandate", "revoke", &mandate])["status"],
+        "revoked"
+    );
+    server.stop();
+    assert_eq!(env.json(&["ledger", "check"])["ok"], true);
+    assert_eq!(env.json(&["audit", "verify"])["ok"], true);
+}
+
+/// Two `purser serve` processes on one PostgreSQL database: 1,000 concurrent
+/// authorizations of 0.01 against a 1.00 mandate end with exactly 100 reserved.
+#[test]
+fn two_server_processes_never_overspend_a_mandate() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let db = runtime.block_on(TestDb::postgres());
+    let env = Env::new();
+    let master = "ab".repeat(32);
+    let first_port = free_port();
+    let public_url = format!("http://127.0.0.1:{first_port}");
+    let shared = |port: u16| {
+        let log = env.dir.path().join(format!("pg-{port}.log"));
+        let mut command = env.command(&[
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--db",
+            &db.url,
+            "--public-url",
+            &public_url,
+        ]);
+        command
+            .env("PURSER_MASTER_KEY", &master)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap());
+        Server {
+            child: command.spawn().unwrap(),
+            base: format!("http://127.0.0.1:{port}"),
+            log,
+        }
+    };
+    let first = shared(first_port);
+    first.wait_ready();
+    let second = shared(free_port());
+    second.wait_ready();
+
+    env.ok(&[
+        "wallet",
+        "create",
+        "--name",
+        "shared",
+        "--server",
+        &first.base,
+    ]);
+    env.ok(&["wallet", "fund", "--amount", "20"]);
+    let added = env.json(&["agent", "add", "--name", "racer"]);
+    let agent = added["agent"]["id"].as_str().unwrap().to_owned();
+    let credential = added["credential"].as_str().unwrap().to_owned();
+    let jwt = env
+        .ok(&[
+            "agent",
+            "token",
+            "--agent-id",
+            &agent,
+            "--credential",
+            &credential,
+        ])
+        .trim()
+        .to_owned();
+    let (_, drafted) = as_agent(
+        &env,
+        &jwt,
+        &[
+            "mandate",
+            "create",
+            "--description",
+            "race",
+            "--limit",
+            "1",
+            "--host",
+            "api.example",
+        ],
+    );
+    let mandate = drafted["mandateId"].as_str().unwrap().to_owned();
+    env.ok(&["mandate", "approve", &mandate]);
+
+    let bases = [first.base.clone(), second.base.clone()];
+    let outcomes = runtime.block_on(async {
+        let http = reqwest::Client::new();
+        let tasks: Vec<_> = (0..1000)
+            .map(|i| {
+                let (http, jwt, base) = (http.clone(), jwt.clone(), bases[i % 2].clone());
+                tokio::spawn(async move {
+                    let body = serde_json::json!({
+                        "amount": "0.01", "payee": { "host": "api.example" }, "purpose": "race", "allowApproval": false,
+                    });
+                    let response = http
+                        .post(format!("{base}/api/payments/authorize"))
+                        .bearer_auth(jwt)
+                        .header("Idempotency-Key", format!("race-{i}"))
+                        .json(&body)
+                        .send()
+                        .await
+                        .unwrap();
+                    let status = response.status().as_u16();
+                    let body: Value = response.json().await.unwrap();
+                    (status, body["error"]["code"].as_str().unwrap_or("").to_owned())
+                })
+            })
+            .collect();
+        let mut outcomes = Vec::new();
+        for task in tasks {
+            outcomes.push(task.await.unwrap());
+        }
+        outcomes
+    });
+    let reserved = outcomes.iter().filter(|(status, _)| *status == 201).count();
+    let exceeded = outcomes
+        .iter()
+        .filter(|(_, code)| code == "mandate_budget_exceeded")
+        .count();
+    assert_eq!(
+        (reserved, exceeded),
+        (100, 900),
+        "{:?}",
+        outcomes
+            .iter()
+            .find(|(s, c)| *s != 201 && c != "mandate_budget_exceeded")
+    );
+    let status = env.json(&["mandate", "status", &mandate]);
+    assert_eq!(
+        (
+            status["pendingSpentAmount"].as_str(),
+            status["status"].as_str()
+        ),
+        (Some("1"), Some("exhausted"))
+    );
+    second.stop();
+    first.stop();
+    assert_eq!(env.json(&["ledger", "check", "--db", &db.url])["ok"], true);
+    runtime.block_on(db.cleanup());
 }

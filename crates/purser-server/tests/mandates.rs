@@ -621,11 +621,7 @@ async fn payouts(backend: Backend) {
             "/api/payouts",
             Some(&s.jwt),
             "po-4",
-            payout(
-                "po-4",
-                balances["wallet"]["address"].as_str().unwrap(),
-                "1",
-            ),
+            payout("po-4", balances["wallet"]["address"].as_str().unwrap(), "1"),
         )
         .await;
     to_self.assert_error(StatusCode::BAD_REQUEST, "invalid_request");

@@ -276,3 +276,214 @@ async fn run_client(
     }
     Ok(latencies)
 }
+
+// ---- authorizations through the full path ----
+
+/// One running server for the authorization benchmark, with an agent whose
+/// signed mandate covers every request.
+struct AuthorizeRig {
+    base: String,
+    jwt: String,
+    stop: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+fn bench_key() -> Result<purser_service::IdempotencyKey> {
+    Ok(purser_service::IdempotencyKey::parse(&format!(
+        "bench-{}",
+        hex_id()?
+    ))?)
+}
+
+async fn authorize_rig(url: &str) -> Result<AuthorizeRig> {
+    use purser_service::{MandateDraft, Principal, Purser, ServiceConfig};
+    let store = crate::serve::open_store(url, 256).await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let service = ServiceConfig {
+        public_url: base.clone(),
+        ..ServiceConfig::default()
+    };
+    let master = purser_signer::MasterKey::generate()?;
+    let purser = Purser::start(
+        store,
+        master,
+        std::sync::Arc::new(purser_core::SystemClock),
+        service,
+    )
+    .await?;
+    let wallet = purser
+        .create_wallet("bench", Currency::Usdc, &bench_key()?)
+        .await?
+        .value
+        .wallet
+        .id;
+    let owner = Principal::Owner { wallet };
+    purser
+        .fund_wallet(&owner, wallet, Usdc::from_whole(1_000_000)?, &bench_key()?)
+        .await?;
+    let registered = purser
+        .register_agent(&owner, wallet, "bench agent", &bench_key()?)
+        .await?
+        .value;
+    let credential = registered
+        .credential
+        .context("a new agent has a credential")?;
+    let token = purser
+        .issue_agent_token(registered.agent.id, &credential)
+        .await?;
+    let agent = Principal::Agent {
+        agent: registered.agent.id,
+        wallet,
+    };
+    let draft = MandateDraft {
+        description: "benchmark calls".into(),
+        limit_amount: Usdc::from_whole(1_000_000)?,
+        host_allowlist: vec!["api.bench.example".into()],
+        valid_for_seconds: Some(3600),
+        ..MandateDraft::default()
+    };
+    let mandate = purser
+        .draft_mandate(&agent, &draft, &bench_key()?)
+        .await?
+        .value
+        .mandate
+        .id;
+    purser
+        .approve_mandate(&owner, mandate, &bench_key()?)
+        .await?;
+    let config = purser_server::ServerConfig::default();
+    let app = purser_server::router(purser.clone(), &config);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = stopped.await;
+        };
+        purser_server::serve(listener, app, purser, &config, shutdown).await
+    });
+    Ok(AuthorizeRig {
+        base,
+        jwt: token.token.expose().clone(),
+        stop,
+        server,
+    })
+}
+
+async fn measure_authorize(
+    url: &str,
+    database: &str,
+    clients: usize,
+    duration: Duration,
+) -> Result<Measurement> {
+    let rig = authorize_rig(url).await?;
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(clients.max(1))
+        .build()?;
+    let started = Instant::now();
+    let deadline = started + duration;
+    let tasks: Vec<_> = (0..clients)
+        .map(|client| {
+            let (http, base, jwt) = (http.clone(), rig.base.clone(), rig.jwt.clone());
+            tokio::spawn(async move { authorize_client(http, base, jwt, client, deadline).await })
+        })
+        .collect();
+    let mut latencies_us = Vec::new();
+    for task in tasks {
+        latencies_us.extend(task.await??);
+    }
+    let elapsed = started.elapsed();
+    let _ = rig.stop.send(());
+    rig.server.await??;
+    latencies_us.sort_unstable();
+    let label = if database == "sqlite" {
+        "sqlite"
+    } else {
+        "postgres"
+    };
+    Ok(Measurement {
+        database: label.into(),
+        batch: 0,
+        clients,
+        transfers: latencies_us.len() as u64,
+        elapsed,
+        latencies_us,
+    })
+}
+
+async fn authorize_client(
+    http: reqwest::Client,
+    base: String,
+    jwt: String,
+    client: usize,
+    deadline: Instant,
+) -> Result<Vec<u64>> {
+    let url = format!("{base}/api/payments/authorize");
+    let body = json!({
+        "amount": "0.000001", "payee": { "host": "api.bench.example" }, "purpose": "benchmark", "allowApproval": false,
+    });
+    let mut latencies = Vec::new();
+    let mut n = 0u64;
+    while Instant::now() < deadline {
+        n += 1;
+        let sent = Instant::now();
+        let response = http
+            .post(&url)
+            .bearer_auth(&jwt)
+            .header("Idempotency-Key", format!("bench-{client}-{n}"))
+            .json(&body)
+            .send()
+            .await?;
+        let status = response.status();
+        let _ = response.bytes().await?;
+        anyhow::ensure!(
+            status == reqwest::StatusCode::CREATED,
+            "an authorization was not reserved: {status}"
+        );
+        latencies.push(u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX));
+    }
+    Ok(latencies)
+}
+
+pub(crate) async fn authorize(ctx: &Context, args: crate::cli::BenchAuthorizeArgs) -> Result<()> {
+    sqlx::any::install_default_drivers();
+    let mut results = Vec::new();
+    for database in &args.db {
+        for &clients in &args.clients {
+            let target = Target::create(database).await?;
+            let measured = measure_authorize(
+                &target.url,
+                database,
+                clients,
+                Duration::from_secs(args.seconds),
+            )
+            .await;
+            target.cleanup().await;
+            let measured = measured?;
+            if !ctx.json {
+                println!(
+                    "{:<9} clients {:>3}  {:>9.0} authorizations/s  p50 {:>7.2} ms  p99 {:>7.2} ms",
+                    measured.database,
+                    measured.clients,
+                    measured.per_second(),
+                    measured.percentile_ms(0.50),
+                    measured.percentile_ms(0.99)
+                );
+            }
+            results.push(measured);
+        }
+    }
+    if ctx.json {
+        let rows: Vec<_> = results
+            .iter()
+            .map(|m| {
+                json!({
+                    "database": m.database, "clients": m.clients, "authorizations": m.transfers,
+                    "seconds": m.elapsed.as_secs_f64(), "authorizationsPerSecond": m.per_second(),
+                    "p50Ms": m.percentile_ms(0.50), "p99Ms": m.percentile_ms(0.99),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    }
+    Ok(())
+}

@@ -539,6 +539,22 @@ pub(crate) struct DemoArgs {
 pub(crate) enum BenchCommand {
     /// Durable ledger transfers per second through the store (group commit on and off).
     Ledger(BenchLedgerArgs),
+    /// Payment authorizations per second through the full path: HTTP, JWT, mandate
+    /// check, reservation, audit and durable commit.
+    Authorize(BenchAuthorizeArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub(crate) struct BenchAuthorizeArgs {
+    /// Databases to measure: `sqlite` (a temporary file) and/or a postgres:// URL.
+    #[arg(long, value_delimiter = ',', default_value = "sqlite")]
+    pub(crate) db: Vec<String>,
+    /// Concurrent clients, e.g. 1,16,64.
+    #[arg(long, value_delimiter = ',', default_value = "1,16,64")]
+    pub(crate) clients: Vec<usize>,
+    /// Seconds to measure each combination.
+    #[arg(long, default_value_t = 5)]
+    pub(crate) seconds: u64,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -16,6 +16,11 @@ use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 use crate::cli::{AuditCommand, BenchCommand, Cli, Command, LedgerCommand, LogFormat};
+
+/// mimalloc: the server allocates and frees many small objects per request across
+/// threads; it measured faster than the system allocator here (see BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use crate::client::ClientError;
 use crate::commands::Context;
 
@@ -107,5 +112,6 @@ async fn dispatch(ctx: &mut Context, command: Command) -> Result<()> {
             client,
         }) => commands::audit_list(ctx, limit, &wallet, &client).await,
         Command::Bench(BenchCommand::Ledger(args)) => bench::ledger(ctx, args).await,
+        Command::Bench(BenchCommand::Authorize(args)) => bench::authorize(ctx, args).await,
     }
 }

@@ -17,35 +17,56 @@ use crate::error::ApiError;
 /// The header that carries idempotency keys.
 pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
 
-/// The authenticated caller, from `Authorization: Bearer …`.
+/// The authenticated caller, from `Authorization: Bearer …`; an agent's revocation
+/// is read from storage first.
 pub(crate) struct Auth(pub Principal);
+
+/// The caller of a payment route: the token is verified, and an agent's revocation
+/// is checked by the committer, locked, as part of deciding the payment.
+pub(crate) struct PaymentAuth(pub Principal);
+
+fn bearer(parts: &Parts) -> Result<&str, ApiError> {
+    let header = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::Unauthenticated,
+                "send Authorization: Bearer <token>",
+            )
+        })?;
+    header
+        .strip_prefix("Bearer ")
+        .or_else(|| header.strip_prefix("bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::Unauthenticated,
+                "the Authorization scheme must be Bearer",
+            )
+        })
+}
 
 impl FromRequestParts<AppState> for Auth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| {
-                ApiError::new(
-                    ErrorCode::Unauthenticated,
-                    "send Authorization: Bearer <token>",
-                )
-            })?;
-        let token = header
-            .strip_prefix("Bearer ")
-            .or_else(|| header.strip_prefix("bearer "))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| {
-                ApiError::new(
-                    ErrorCode::Unauthenticated,
-                    "the Authorization scheme must be Bearer",
-                )
-            })?;
-        Ok(Auth(state.purser.authenticate(token).await?))
+        Ok(Auth(state.purser.authenticate(bearer(parts)?).await?))
+    }
+}
+
+impl FromRequestParts<AppState> for PaymentAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        Ok(PaymentAuth(
+            state
+                .purser
+                .authenticate_for_payment(bearer(parts)?)
+                .await?,
+        ))
     }
 }
 

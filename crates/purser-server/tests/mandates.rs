@@ -755,6 +755,20 @@ async fn revocation_between_reserve_and_commit(backend: Backend) {
             json!({}),
         )
         .await;
+    // The payment routes leave the revocation check to the committer's locked
+    // decision: the same, still-valid token is refused there on the next request.
+    let again =
+        json!({ "amount": "0.1", "payee": { "address": s.merchant_address }, "purpose": "p" });
+    let refused = server
+        .post("/api/payments/authorize", Some(&s.jwt), &fresh_key(), again)
+        .await;
+    refused.assert_error(StatusCode::UNAUTHORIZED, "agent_revoked");
+    let payout =
+        json!({ "payoutId": "after-revoke", "toAddress": s.merchant_address, "amount": "0.1" });
+    let refused = server
+        .post("/api/payouts", Some(&s.jwt), "after-revoke", payout)
+        .await;
+    refused.assert_error(StatusCode::UNAUTHORIZED, "agent_revoked");
     // The agent's own token no longer works; the owner finds the hold released on commit.
     let commit = server
         .post(

@@ -163,6 +163,36 @@ pub struct Jwk {
     pub alg: String,
 }
 
+/// The most verified tokens remembered at once.
+const VERIFIED_CACHE_MAX: usize = 65_536;
+
+/// Tokens whose signature, issuer, audience and key id already verified, by
+/// SHA-256 of the token, with what they name and when they expire. An agent reuses
+/// one token for up to 15 minutes, so this spares an Ed25519 verification per
+/// request. Expiry is still checked on every use, and revocation is still read from
+/// storage on every request: a revoked agent's cached token is refused at once.
+#[derive(Default)]
+struct VerifiedTokens(
+    std::sync::Mutex<std::collections::HashMap<[u8; 32], (AgentId, WalletId, i64)>>,
+);
+
+impl VerifiedTokens {
+    fn get(&self, digest: &[u8; 32]) -> Option<(AgentId, WalletId, i64)> {
+        self.0.lock().ok()?.get(digest).copied()
+    }
+
+    fn insert(&self, digest: [u8; 32], entry: (AgentId, WalletId, i64), now_secs: i64) {
+        let Ok(mut cache) = self.0.lock() else { return };
+        if cache.len() >= VERIFIED_CACHE_MAX {
+            cache.retain(|_, (_, _, exp)| *exp > now_secs);
+            if cache.len() >= VERIFIED_CACHE_MAX {
+                cache.clear();
+            }
+        }
+        cache.insert(digest, entry);
+    }
+}
+
 /// Issues and checks agent JWTs.
 pub(crate) struct TokenAuthority {
     issuer: String,
@@ -171,6 +201,7 @@ pub(crate) struct TokenAuthority {
     encoding: EncodingKey,
     decoding: DecodingKey,
     jwk: Jwk,
+    verified: VerifiedTokens,
 }
 
 impl TokenAuthority {
@@ -202,6 +233,7 @@ impl TokenAuthority {
             encoding: EncodingKey::from_ed_der(key.pkcs8_der()),
             decoding,
             jwk,
+            verified: VerifiedTokens::default(),
         })
     }
 
@@ -244,6 +276,25 @@ impl TokenAuthority {
         token: &str,
         now: UnixMs,
     ) -> Result<(AgentId, WalletId), ServiceError> {
+        let now_secs = now.millis() / 1000;
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        if let Some((agent, wallet, exp)) = self.verified.get(&digest) {
+            return if now_secs >= exp {
+                Err(ServiceError::TokenExpired)
+            } else {
+                Ok((agent, wallet))
+            };
+        }
+        let (agent, wallet, exp) = self.verify_signature(token)?;
+        if now_secs >= exp {
+            return Err(ServiceError::TokenExpired);
+        }
+        self.verified.insert(digest, (agent, wallet, exp), now_secs);
+        Ok((agent, wallet))
+    }
+
+    /// The full check: signature, algorithm, key id, `iss`, `aud`; returns `exp` too.
+    fn verify_signature(&self, token: &str) -> Result<(AgentId, WalletId, i64), ServiceError> {
         const INVALID: ServiceError =
             ServiceError::Unauthenticated("the bearer token is not valid");
         let mut validation = Validation::new(Algorithm::EdDSA);
@@ -257,12 +308,9 @@ impl TokenAuthority {
         if data.header.kid.as_deref() != Some(self.key_id.as_str()) {
             return Err(INVALID);
         }
-        if now.millis() / 1000 >= data.claims.exp {
-            return Err(ServiceError::TokenExpired);
-        }
         let agent = data.claims.sub.parse().map_err(|_| INVALID)?;
         let wallet = data.claims.wallet.parse().map_err(|_| INVALID)?;
-        Ok((agent, wallet))
+        Ok((agent, wallet, data.claims.exp))
     }
 }
 

@@ -138,6 +138,21 @@ impl Purser {
         vec![self.inner.tokens.jwk().clone()]
     }
 
+    /// For requests whose change is decided by the committer against the agent's
+    /// row, locked (payment authorizations, payouts): the token is verified here and
+    /// the revocation check is left to that decision, which makes it atomically with
+    /// the reservation and answers `agent_revoked` all the same. Saves a read per
+    /// payment; every other request uses [`Purser::authenticate`].
+    pub async fn authenticate_for_payment(&self, bearer: &str) -> Result<Principal, ServiceError> {
+        match auth::classify(bearer) {
+            auth::Bearer::Jwt(token) => {
+                let (agent, wallet) = self.inner.tokens.verify(token, self.inner.clock.now())?;
+                Ok(Principal::Agent { agent, wallet })
+            }
+            _ => self.authenticate(bearer).await,
+        }
+    }
+
     /// Turns a bearer token into a principal. Owner tokens are looked up by hash;
     /// agent JWTs are verified and the agent's row is read on every call, so a
     /// revocation takes effect on the next request.

@@ -23,6 +23,7 @@ mod migrate;
 mod persist;
 mod read;
 mod rows;
+mod rowset;
 mod sql;
 
 use std::sync::Arc;
@@ -99,13 +100,13 @@ impl Store {
         migrate::run(&pool, backend).await?;
         let (queue, jobs) = mpsc::channel(config.queue_depth.max(1));
         let (stop, stopped) = oneshot::channel();
-        let task = tokio::spawn(committer::run(
+        let task = committer::spawn(
             pool.clone(),
             backend,
             config.max_batch.max(1),
             jobs,
             stopped,
-        ));
+        )?;
         let inner = Inner {
             pool,
             backend,
@@ -162,12 +163,16 @@ async fn connect(backend: Backend, url: &str, max_connections: u32) -> Result<An
         .max_connections(max_connections.max(2))
         .acquire_timeout(Duration::from_secs(10));
     let options = match backend {
-        Backend::Sqlite => options.after_connect(|conn, _meta| {
-            Box::pin(async move {
-                conn.execute(dialect::SQLITE_CONNECTION_PRAGMAS).await?;
-                Ok(())
-            })
-        }),
+        // A connection to a local file cannot go stale: skip the ping before each
+        // checkout, which costs a round trip to the connection's worker thread.
+        Backend::Sqlite => options
+            .test_before_acquire(false)
+            .after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    conn.execute(dialect::SQLITE_CONNECTION_PRAGMAS).await?;
+                    Ok(())
+                })
+            }),
         Backend::Postgres => options,
     };
     let pool = options.connect(url).await?;

@@ -1,24 +1,12 @@
 //! The committer's statements, generated once per backend from column lists.
 //!
-//! Every statement takes its rows as one JSON array parameter (`$1`), so a batch of
-//! any size costs the same number of round trips and every statement's text is
-//! fixed (and so prepared once per connection). The two engines read that JSON
-//! differently — SQLite with `json_each` / `json_extract`, PostgreSQL with
-//! `json_to_recordset` — which, with PostgreSQL's row locks, is all that differs.
-
-use std::sync::Arc;
-
-use sqlx::{AssertSqlSafe, SqlSafeStr, SqlStr};
+//! Every statement reads or writes a whole set of rows in one round trip (see
+//! [`crate::rowset`] for how each engine receives them), so a batch of any size
+//! costs the same number of statements. Apart from how rows arrive, PostgreSQL's
+//! row locks are all that differs between the engines.
 
 use crate::Backend;
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Ty {
-    Text,
-    Int,
-}
-
-pub(crate) type Columns = &'static [(&'static str, Ty)];
+use crate::rowset::{Columns, RowsStatement, Ty};
 
 /// A table the committer writes: its name, columns and key.
 pub(crate) struct TableSpec {
@@ -217,56 +205,29 @@ fn names(columns: &[(&'static str, Ty)]) -> Vec<&'static str> {
     columns.iter().map(|(c, _)| *c).collect()
 }
 
-/// The rows of the JSON array in `$1`, as a derived table with typed columns.
-fn json_rows(backend: Backend, columns: &[(&'static str, Ty)]) -> String {
-    match backend {
-        Backend::Sqlite => {
-            let fields: Vec<String> = columns
-                .iter()
-                .map(|(c, _)| format!("json_extract(value, '$.{c}') AS {c}"))
-                .collect();
-            format!("SELECT {} FROM json_each($1)", fields.join(", "))
-        }
-        Backend::Postgres => {
-            let fields: Vec<String> = columns
-                .iter()
-                .map(|(c, t)| format!("{c} {}", if *t == Int { "bigint" } else { "text" }))
-                .collect();
-            format!(
-                "SELECT * FROM json_to_recordset($1::json) AS v({})",
-                fields.join(", ")
-            )
-        }
-    }
-}
+/// The one-column table `k(id)` of the ids a load names.
+const IDS: &[(&str, Ty)] = &[("id", Text)];
 
-/// The strings of the JSON array in `$1`.
-fn json_list(backend: Backend) -> &'static str {
-    match backend {
-        Backend::Sqlite => "SELECT value FROM json_each($1)",
-        Backend::Postgres => "SELECT json_array_elements_text($1::json)",
-    }
-}
-
-/// Inserts the rows; with `counted`, a row whose key exists is skipped, so the
-/// caller can count and retry on a race.
-fn insert(backend: Backend, table: &TableSpec, counted: bool) -> String {
+/// Inserts the rows of `v`; with `counted`, a row whose key exists is skipped, so
+/// the caller can count and retry on a race. The `WHERE` drops SQLite's padding
+/// (and lets SQLite parse an upsert after `INSERT … SELECT`).
+fn insert(backend: Backend, table: &TableSpec, counted: bool) -> RowsStatement {
     let names = names(table.columns).join(", ");
-    // `WHERE true` lets SQLite parse an upsert after INSERT … SELECT.
+    let first = table.columns.first().map_or("id", |(c, _)| *c);
     let conflict = if counted {
         " ON CONFLICT DO NOTHING"
     } else {
         ""
     };
-    format!(
-        "INSERT INTO {} ({names}) SELECT {names} FROM ({}) AS v WHERE true{conflict}",
-        table.name,
-        json_rows(backend, table.columns)
-    )
+    let body = format!(
+        "INSERT INTO {t} ({names}) SELECT {names} FROM v WHERE v.{first} IS NOT NULL{conflict}",
+        t = table.name
+    );
+    RowsStatement::new(backend, "v", table.columns, 0, body)
 }
 
 /// Updates every column of rows still at the version they were loaded at.
-fn update_versioned(backend: Backend, table: &TableSpec) -> String {
+fn update_versioned(backend: Backend, table: &TableSpec) -> RowsStatement {
     let t = table.name;
     let sets: Vec<String> = names(table.columns)
         .into_iter()
@@ -278,27 +239,27 @@ fn update_versioned(backend: Backend, table: &TableSpec) -> String {
         .iter()
         .map(|k| format!("{t}.{k} = v.{k}"))
         .collect();
-    format!(
-        "UPDATE {t} SET {}, version = {t}.version + 1 FROM ({}) AS v WHERE {} AND {t}.version = v.version",
+    let body = format!(
+        "UPDATE {t} SET {}, version = {t}.version + 1 FROM v WHERE {} AND {t}.version = v.version",
         sets.join(", "),
-        json_rows(backend, table.columns),
         keys.join(" AND ")
-    )
+    );
+    RowsStatement::new(backend, "v", table.columns, 0, body)
 }
 
-/// Loads rows whose single-column key is in the JSON list `$1`, locked on PostgreSQL.
-fn load_by_id(backend: Backend, table: &TableSpec, lock: &str) -> String {
+/// Loads rows whose single-column key is among the ids in `k`, locked on PostgreSQL.
+fn load_by_id(backend: Backend, table: &TableSpec, lock: &str) -> RowsStatement {
     let key = table.key.first().copied().unwrap_or("id");
-    format!(
-        "SELECT {} FROM {} WHERE {key} IN ({}) ORDER BY {key}{lock}",
+    let body = format!(
+        "SELECT {} FROM {} WHERE {key} IN (SELECT id FROM k) ORDER BY {key}{lock}",
         names(table.columns).join(", "),
         table.name,
-        json_list(backend)
-    )
+    );
+    RowsStatement::new(backend, "k", IDS, 0, body)
 }
 
-/// Loads rows whose composite key is in the JSON rows `$1`, locked on PostgreSQL.
-fn load_by_keys(backend: Backend, table: &TableSpec, lock_of_t: &str) -> String {
+/// Loads rows whose composite key is among the rows of `k`, locked on PostgreSQL.
+fn load_by_keys(backend: Backend, table: &TableSpec, lock_of_t: &str) -> RowsStatement {
     let key_columns: Vec<(&'static str, Ty)> = table.key.iter().map(|k| (*k, Text)).collect();
     let select: Vec<String> = names(table.columns)
         .into_iter()
@@ -306,56 +267,52 @@ fn load_by_keys(backend: Backend, table: &TableSpec, lock_of_t: &str) -> String 
         .collect();
     let on: Vec<String> = table.key.iter().map(|k| format!("t.{k} = k.{k}")).collect();
     let order: Vec<String> = table.key.iter().map(|k| format!("t.{k}")).collect();
-    format!(
-        "SELECT {} FROM {} t JOIN ({}) AS k ON {} ORDER BY {}{lock_of_t}",
+    let body = format!(
+        "SELECT {} FROM {} t JOIN k ON {} ORDER BY {}{lock_of_t}",
         select.join(", "),
         table.name,
-        json_rows(backend, &key_columns),
         on.join(" AND "),
         order.join(", ")
-    )
-}
-
-fn statement(text: String) -> SqlStr {
-    AssertSqlSafe(Arc::<str>::from(text)).into_sql_str()
+    );
+    RowsStatement::new(backend, "k", &key_columns, 0, body)
 }
 
 /// An insert and a guarded update for one versioned table.
 pub(crate) struct Versioned {
-    pub(crate) insert: SqlStr,
-    pub(crate) update: SqlStr,
+    pub(crate) insert: RowsStatement,
+    pub(crate) update: RowsStatement,
 }
 
 impl Versioned {
     fn new(backend: Backend, table: &TableSpec) -> Versioned {
         Versioned {
-            insert: statement(insert(backend, table, true)),
-            update: statement(update_versioned(backend, table)),
+            insert: insert(backend, table, true),
+            update: update_versioned(backend, table),
         }
     }
 }
 
 /// Every statement the committer runs.
 pub(crate) struct Statements {
-    pub(crate) load_accounts: SqlStr,
-    pub(crate) load_wallets: SqlStr,
-    pub(crate) load_agents: SqlStr,
-    pub(crate) load_keys: SqlStr,
-    pub(crate) load_mandates: SqlStr,
-    pub(crate) load_agent_mandates: SqlStr,
-    pub(crate) load_reservations: SqlStr,
-    pub(crate) load_approvals: SqlStr,
-    pub(crate) load_policies: SqlStr,
-    pub(crate) load_months: SqlStr,
-    pub(crate) load_payouts: SqlStr,
-    pub(crate) insert_wallets: SqlStr,
-    pub(crate) insert_accounts: SqlStr,
-    pub(crate) update_balances: SqlStr,
-    pub(crate) insert_transfers: SqlStr,
-    pub(crate) insert_agents: SqlStr,
-    pub(crate) revoke_agents: SqlStr,
-    pub(crate) insert_keys: SqlStr,
-    pub(crate) insert_audit: SqlStr,
+    pub(crate) load_accounts: RowsStatement,
+    pub(crate) load_wallets: RowsStatement,
+    pub(crate) load_agents: RowsStatement,
+    pub(crate) load_keys: RowsStatement,
+    pub(crate) load_mandates: RowsStatement,
+    pub(crate) load_agent_mandates: RowsStatement,
+    pub(crate) load_reservations: RowsStatement,
+    pub(crate) load_approvals: RowsStatement,
+    pub(crate) load_policies: RowsStatement,
+    pub(crate) load_months: RowsStatement,
+    pub(crate) load_payouts: RowsStatement,
+    pub(crate) insert_wallets: RowsStatement,
+    pub(crate) insert_accounts: RowsStatement,
+    pub(crate) update_balances: RowsStatement,
+    pub(crate) insert_transfers: RowsStatement,
+    pub(crate) insert_agents: RowsStatement,
+    pub(crate) revoke_agents: RowsStatement,
+    pub(crate) insert_keys: RowsStatement,
+    pub(crate) insert_audit: RowsStatement,
     pub(crate) mandates: Versioned,
     pub(crate) reservations: Versioned,
     pub(crate) approvals: Versioned,
@@ -373,46 +330,71 @@ impl Statements {
             Backend::Sqlite => ("", ""),
             Backend::Postgres => (" FOR UPDATE", " FOR UPDATE OF t"),
         };
-        let list = json_list(backend);
+        let ids = |body: String| RowsStatement::new(backend, "k", IDS, 0, body);
         let mandate_columns = names(MANDATES.columns).join(", ");
         Statements {
-            load_accounts: statement(format!("SELECT id, balance FROM accounts WHERE id IN ({list}) ORDER BY id{lock}")),
-            load_wallets: statement(format!("SELECT id FROM wallets WHERE id IN ({list})")),
-            load_agents: statement(format!(
+            load_accounts: ids(format!(
+                "SELECT id, balance FROM accounts WHERE id IN (SELECT id FROM k) ORDER BY id{lock}"
+            )),
+            load_wallets: ids("SELECT id FROM wallets WHERE id IN (SELECT id FROM k)".into()),
+            load_agents: ids(format!(
                 "SELECT id, wallet_id, name, status, created_at_ms, revoked_at_ms FROM agents
-                 WHERE id IN ({list}) ORDER BY id{lock}"
+                 WHERE id IN (SELECT id FROM k) ORDER BY id{lock}"
             )),
-            load_keys: statement(format!(
+            load_keys: RowsStatement::new(
+                backend,
+                "k",
+                &[("scope", Text), ("key", Text)],
+                0,
                 "SELECT i.scope, i.key, i.fingerprint, i.outcome FROM idempotency i
-                 JOIN ({}) AS k ON i.scope = k.scope AND i.key = k.key",
-                json_rows(backend, &[("scope", Text), ("key", Text)])
-            )),
-            load_mandates: statement(load_by_id(backend, &MANDATES, lock)),
-            load_agent_mandates: statement(format!(
-                "SELECT {mandate_columns} FROM mandates WHERE agent_id IN ({list})
-                 AND status = 'signed' AND valid_until_ms > $2 ORDER BY id{lock}"
-            )),
-            load_reservations: statement(load_by_id(backend, &RESERVATIONS, lock)),
-            load_approvals: statement(load_by_id(backend, &APPROVALS, lock)),
-            load_policies: statement(load_by_id(backend, &POLICIES, lock)),
-            load_months: statement(load_by_keys(backend, &MONTHS, lock_t)),
-            load_payouts: statement(load_by_keys(backend, &PAYOUTS, lock_t)),
-            insert_wallets: statement(insert(backend, &WALLETS, false)),
-            insert_accounts: statement(insert(backend, &ACCOUNTS, false)),
-            update_balances: statement(format!(
-                "UPDATE accounts SET balance = v.balance_after FROM ({}) AS v
-                 WHERE accounts.id = v.id AND accounts.balance = v.balance_before",
-                json_rows(backend, &[("id", Text), ("balance_before", Int), ("balance_after", Int)])
-            )),
-            insert_transfers: statement(insert(backend, &TRANSFERS, false)),
-            insert_agents: statement(insert(backend, &AGENTS, false)),
-            revoke_agents: statement(format!(
-                "UPDATE agents SET status = 'revoked', revoked_at_ms = v.revoked_at_ms FROM ({}) AS v
-                 WHERE agents.id = v.id AND agents.status = 'active'",
-                json_rows(backend, &[("id", Text), ("revoked_at_ms", Int)])
-            )),
-            insert_keys: statement(insert(backend, &KEYS, true)),
-            insert_audit: statement(insert(backend, &AUDIT, false)),
+                 JOIN k ON i.scope = k.scope AND i.key = k.key"
+                    .into(),
+            ),
+            load_mandates: load_by_id(backend, &MANDATES, lock),
+            // `$1` is the time now: an expired mandate cannot cover anything.
+            load_agent_mandates: RowsStatement::new(
+                backend,
+                "k",
+                IDS,
+                1,
+                format!(
+                    "SELECT {mandate_columns} FROM mandates WHERE agent_id IN (SELECT id FROM k)
+                     AND status = 'signed' AND valid_until_ms > $1 ORDER BY id{lock}"
+                ),
+            ),
+            load_reservations: load_by_id(backend, &RESERVATIONS, lock),
+            load_approvals: load_by_id(backend, &APPROVALS, lock),
+            load_policies: load_by_id(backend, &POLICIES, lock),
+            load_months: load_by_keys(backend, &MONTHS, lock_t),
+            load_payouts: load_by_keys(backend, &PAYOUTS, lock_t),
+            insert_wallets: insert(backend, &WALLETS, false),
+            insert_accounts: insert(backend, &ACCOUNTS, false),
+            update_balances: RowsStatement::new(
+                backend,
+                "v",
+                &[
+                    ("id", Text),
+                    ("balance_before", Int),
+                    ("balance_after", Int),
+                ],
+                0,
+                "UPDATE accounts SET balance = v.balance_after FROM v
+                 WHERE accounts.id = v.id AND accounts.balance = v.balance_before"
+                    .into(),
+            ),
+            insert_transfers: insert(backend, &TRANSFERS, false),
+            insert_agents: insert(backend, &AGENTS, false),
+            revoke_agents: RowsStatement::new(
+                backend,
+                "v",
+                &[("id", Text), ("revoked_at_ms", Int)],
+                0,
+                "UPDATE agents SET status = 'revoked', revoked_at_ms = v.revoked_at_ms FROM v
+                 WHERE agents.id = v.id AND agents.status = 'active'"
+                    .into(),
+            ),
+            insert_keys: insert(backend, &KEYS, true),
+            insert_audit: insert(backend, &AUDIT, false),
             mandates: Versioned::new(backend, &MANDATES),
             reservations: Versioned::new(backend, &RESERVATIONS),
             approvals: Versioned::new(backend, &APPROVALS),

@@ -340,6 +340,39 @@ async fn concurrent_transfers_never_overspend(backend: Backend) {
     db.cleanup().await;
 }
 
+/// Batches bigger than one statement carries (1,024 rows on SQLite) are split
+/// across statements and still commit as one.
+async fn huge_batches_commit_whole(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db
+        .open_with(|c| {
+            c.max_batch = 4096;
+            c.queue_depth = 4096;
+        })
+        .await;
+    let (payer, payee) = (create_wallet(&store).await, create_wallet(&store).await);
+    fund(&store, payer, Usdc::from_atomic(1_500).unwrap()).await;
+    let one_unit = Usdc::from_atomic(1).unwrap();
+    let tasks: Vec<_> = (0..1_500)
+        .map(|_| {
+            let store = store.clone();
+            let change = transfer(available(payer), available(payee), one_unit);
+            tokio::spawn(async move { store.write(request(Actor::Owner(payer), change)).await })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    assert_eq!(available_balance(&store, payer).await, Usdc::ZERO);
+    assert_eq!(
+        available_balance(&store, payee).await,
+        Usdc::from_atomic(1_500).unwrap()
+    );
+    assert_sound(&store).await;
+    store.close().await;
+    db.cleanup().await;
+}
+
 async fn agents_register_and_revoke_once(backend: Backend) {
     let db = TestDb::new(backend).await;
     let store = db.open().await;
@@ -616,6 +649,10 @@ macro_rules! suite {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn concurrent_transfers_never_overspend() {
                 super::concurrent_transfers_never_overspend($variant).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn huge_batches_commit_whole() {
+                super::huge_batches_commit_whole($variant).await;
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn agents_register_and_revoke_once() {

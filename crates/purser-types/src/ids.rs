@@ -58,7 +58,7 @@ macro_rules! prefixed_id {
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str($prefix)?;
-                self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
+                crate::write_hex(f, &self.0)
             }
         }
 

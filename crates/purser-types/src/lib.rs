@@ -21,3 +21,15 @@ pub use payments::*;
 pub use records::*;
 pub use secret::Secret;
 pub use time::UnixMs;
+
+/// Writes `bytes` as lowercase hex in one call: ids and hashes are formatted on
+/// every stored row, and byte-by-byte `{:02x}` formatting showed up in profiles.
+fn write_hex(f: &mut std::fmt::Formatter<'_>, bytes: &[u8]) -> std::fmt::Result {
+    let mut buffer = [0u8; 64];
+    for chunk in bytes.chunks(32) {
+        let out = buffer.get_mut(..chunk.len() * 2).ok_or(std::fmt::Error)?;
+        hex::encode_to_slice(chunk, out).map_err(|_| std::fmt::Error)?;
+        f.write_str(std::str::from_utf8(out).map_err(|_| std::fmt::Error)?)?;
+    }
+    Ok(())
+}

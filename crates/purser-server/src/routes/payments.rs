@@ -19,7 +19,7 @@ use crate::dto::{
     PayoutCreateRequest, PayoutResponse, PayoutsList, ReleaseRequest,
 };
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{ApiJson, ApiPath, ApiQuery, Auth, IdemKey, PageQuery};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, Auth, IdemKey, PageQuery, PaymentAuth};
 
 /// Reserves funds for one payment through the one authorization path. `201` with the
 /// reservation; `202` when the owner must approve (show them `approvalUrl`, then
@@ -37,7 +37,7 @@ use crate::extract::{ApiJson, ApiPath, ApiQuery, Auth, IdemKey, PageQuery};
     ))]
 pub(crate) async fn authorize(
     State(app): State<AppState>,
-    Auth(principal): Auth,
+    PaymentAuth(principal): PaymentAuth,
     IdemKey(key): IdemKey,
     ApiJson(body): ApiJson<AuthorizeRequest>,
 ) -> Result<Response, ApiError> {
@@ -272,7 +272,7 @@ fn payout_response(purser: &Purser, payout: Payout) -> PayoutResponse {
     ))]
 pub(crate) async fn create_payout(
     State(app): State<AppState>,
-    Auth(principal): Auth,
+    PaymentAuth(principal): PaymentAuth,
     ApiJson(body): ApiJson<PayoutCreateRequest>,
 ) -> Result<Response, ApiError> {
     let payout = app

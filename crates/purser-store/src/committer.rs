@@ -28,33 +28,15 @@ const RETRY_WINDOW: Duration = Duration::from_secs(10);
 /// The longest pause between two attempts.
 const MAX_BACKOFF: Duration = Duration::from_millis(32);
 
-/// Starts the committer on a thread of its own, with a single-threaded runtime:
-/// a batch waits on the database several times, and on the shared runtime each of
-/// those wake-ups would queue behind request handling.
+/// Starts the committer task.
 pub(crate) fn spawn(
     pool: AnyPool,
     backend: Backend,
     max_batch: usize,
     jobs: mpsc::Receiver<Job>,
     stop: oneshot::Receiver<()>,
-) -> Result<JoinHandle<()>, StoreError> {
-    let cannot_start =
-        |e: std::io::Error| StoreError::Config(format!("cannot start the committer: {e}"));
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(cannot_start)?;
-    let (done, finished) = oneshot::channel();
-    std::thread::Builder::new()
-        .name("purser-committer".into())
-        .spawn(move || {
-            runtime.block_on(run(pool, backend, max_batch, jobs, stop));
-            let _ = done.send(());
-        })
-        .map_err(cannot_start)?;
-    Ok(tokio::spawn(async move {
-        let _ = finished.await;
-    }))
+) -> JoinHandle<()> {
+    tokio::spawn(run(pool, backend, max_batch, jobs, stop))
 }
 
 async fn run(

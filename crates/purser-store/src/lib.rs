@@ -106,7 +106,7 @@ impl Store {
             config.max_batch.max(1),
             jobs,
             stopped,
-        );
+        )?;
         let inner = Inner {
             pool,
             backend,

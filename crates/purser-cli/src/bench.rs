@@ -284,6 +284,9 @@ async fn run_client(
 struct AuthorizeRig {
     base: String,
     jwt: String,
+    purser: purser_service::Purser,
+    owner: purser_service::Principal,
+    mandate: purser_types::MandateId,
     stop: tokio::sync::oneshot::Sender<()>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -355,15 +358,19 @@ async fn authorize_rig(url: &str) -> Result<AuthorizeRig> {
     let config = purser_server::ServerConfig::default();
     let app = purser_server::router(purser.clone(), &config);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = purser.clone();
     let server = tokio::spawn(async move {
         let shutdown = async move {
             let _ = stopped.await;
         };
-        purser_server::serve(listener, app, purser, &config, shutdown).await
+        purser_server::serve(listener, app, serving, &config, shutdown).await
     });
     Ok(AuthorizeRig {
         base,
         jwt: token.token.expose().clone(),
+        purser,
+        owner,
+        mandate,
         stop,
         server,
     })
@@ -392,6 +399,14 @@ async fn measure_authorize(
         latencies_us.extend(task.await??);
     }
     let elapsed = started.elapsed();
+    // Every answered authorization holds exactly one atomic unit on the mandate.
+    let view = rig.purser.mandate(&rig.owner, rig.mandate).await?;
+    anyhow::ensure!(
+        view.mandate.pending_amount.atomic() == latencies_us.len() as u64,
+        "the mandate holds {} for {} authorizations",
+        view.mandate.pending_amount,
+        latencies_us.len()
+    );
     let _ = rig.stop.send(());
     rig.server.await??;
     latencies_us.sort_unstable();

@@ -412,6 +412,21 @@ fn bench_ledger_reports_each_combination() {
     }
 }
 
+/// The authorization benchmark runs a real server and checks that the mandate
+/// holds exactly what was authorized.
+#[test]
+fn bench_authorize_reports_each_client_count() {
+    let env = Env::new();
+    let rows = env.json(&["bench", "authorize", "--seconds", "1", "--clients", "1,4"]);
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    for row in rows {
+        assert_eq!(row["database"], "sqlite");
+        assert!(row["authorizations"].as_u64().unwrap() > 0, "{row}");
+        assert!(row["p99Ms"].as_f64().unwrap() >= row["p50Ms"].as_f64().unwrap());
+    }
+}
+
 /// Runs `purser` as an agent (its JWT in PURSER_TOKEN) and returns the JSON answer,
 /// whether the command succeeded or not.
 fn as_agent(env: &Env, jwt: &str, args: &[&str]) -> (bool, Value) {

@@ -348,6 +348,24 @@ async fn payments_follow_the_mandate(backend: Backend) {
         .filter(|r| r["action"] == "payment.denied")
         .count();
     assert!(denied >= 4, "every refusal is on the record");
+    let metrics = server
+        .http
+        .get(format!("{}/metrics", server.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for series in [
+        r#"purser_authorizations_total{kind="x402",result="host_not_allowed"}"#,
+        r#"purser_authorizations_total{kind="x402",result="reserved"}"#,
+    ] {
+        assert!(
+            metrics.contains(series),
+            "{series} missing from /metrics:\n{metrics}"
+        );
+    }
     server.finish().await;
 }
 

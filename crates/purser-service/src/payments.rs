@@ -155,6 +155,14 @@ impl Purser {
         let Outcome::Authorization(authorization) = outcome else {
             return Err(corrupt("authorize"));
         };
+        if !replayed {
+            let result = match &authorization {
+                Authorization::Reserved { .. } => "reserved",
+                Authorization::ApprovalRequired { .. } => "approval_required",
+                Authorization::Denied { reason } => reason.code().as_str(),
+            };
+            count_authorization(intent.kind, result);
+        }
         Ok(Replayable {
             value: authorization,
             replayed,
@@ -403,4 +411,11 @@ fn normalize_policy(policy: &WalletPolicy) -> Result<WalletPolicy, ServiceError>
         denied_addresses,
         ..policy.clone()
     })
+}
+
+/// Counts an answer of the authorization path, by payment kind and result (the
+/// denial's code when refused): how much is being blocked, and why, at a glance.
+pub(crate) fn count_authorization(kind: PaymentKind, result: &'static str) {
+    metrics::counter!("purser_authorizations_total", "kind" => kind.as_str(), "result" => result)
+        .increment(1);
 }

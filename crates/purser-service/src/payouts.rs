@@ -94,6 +94,18 @@ impl Purser {
             change,
         };
         let committed = self.inner.store.write(write).await?;
+        if !committed.replayed {
+            let result = match &committed.outcome {
+                Outcome::Payout(PayoutOutcome::Denied { reason }) => reason.code().as_str(),
+                Outcome::Payout(PayoutOutcome::Recorded { payout })
+                    if payout.status == PayoutStatus::PendingAuthorization =>
+                {
+                    "approval_required"
+                }
+                _ => "reserved",
+            };
+            crate::payments::count_authorization(PaymentKind::Payout, result);
+        }
         match committed.outcome {
             Outcome::Payout(PayoutOutcome::Recorded { payout }) => Ok(Replayable {
                 value: payout,

@@ -1,11 +1,18 @@
-//! `purser bench ledger`: durable ledger transfers per second through the store.
+//! `purser bench`: the hot paths, measured.
 //!
-//! Each client owns a funded wallet and pays one unit at a time to a shared
-//! merchant wallet (many agents paying one service), waiting for each transfer to
-//! be committed before sending the next. Runs each combination of database, group
-//! commit size and client count for a fixed time and reports throughput and
-//! latency percentiles. SQLite runs on a temporary file with `synchronous=FULL`;
-//! PostgreSQL runs in a throwaway schema that is dropped afterwards.
+//! `bench ledger`: durable ledger transfers per second through the store. Each
+//! client owns a funded wallet and pays one unit at a time to a shared merchant
+//! wallet (many agents paying one service), waiting for each transfer to be
+//! committed before sending the next.
+//!
+//! `bench authorize`: payment authorizations per second through the whole path — a
+//! real server over HTTP, JWT, the mandate check, the reservation, audit and the
+//! durable commit — all clients spending under one mandate.
+//!
+//! Each combination of database and client count (and, for the ledger, group
+//! commit size) runs for a fixed time on a fresh database and reports throughput
+//! and latency percentiles. SQLite runs on a temporary file with
+//! `synchronous=FULL`; PostgreSQL runs in a throwaway schema dropped afterwards.
 
 use std::time::{Duration, Instant};
 
@@ -33,6 +40,30 @@ struct Measurement {
 }
 
 impl Measurement {
+    /// A measurement of `latencies_us` (one per answered request) over `elapsed`.
+    fn new(
+        database: &str,
+        batch: usize,
+        clients: usize,
+        elapsed: Duration,
+        mut latencies_us: Vec<u64>,
+    ) -> Self {
+        latencies_us.sort_unstable();
+        Measurement {
+            database: if database == "sqlite" {
+                "sqlite"
+            } else {
+                "postgres"
+            }
+            .into(),
+            batch,
+            clients,
+            transfers: latencies_us.len() as u64,
+            elapsed,
+            latencies_us,
+        }
+    }
+
     fn per_second(&self) -> f64 {
         self.transfers as f64 / self.elapsed.as_secs_f64()
     }
@@ -46,53 +77,100 @@ impl Measurement {
     }
 }
 
-pub(crate) async fn ledger(ctx: &Context, args: BenchLedgerArgs) -> Result<()> {
+/// What a benchmark counts, and whether its group commit size varies.
+struct Report {
+    /// `transfers` or `authorizations`: the text's unit and the JSON's keys.
+    unit: &'static str,
+    show_batch: bool,
+}
+
+impl Report {
+    fn line(&self, m: &Measurement) -> String {
+        let batch = if self.show_batch {
+            format!("batch {:>4}  ", m.batch)
+        } else {
+            String::new()
+        };
+        format!(
+            "{:<9} {batch}clients {:>3}  {:>9.0} {}/s  p50 {:>7.2} ms  p99 {:>7.2} ms",
+            m.database,
+            m.clients,
+            m.per_second(),
+            self.unit,
+            m.percentile_ms(0.50),
+            m.percentile_ms(0.99)
+        )
+    }
+
+    fn json(&self, m: &Measurement) -> serde_json::Value {
+        let mut row = json!({
+            "database": m.database, "clients": m.clients, "seconds": m.elapsed.as_secs_f64(),
+            "p50Ms": m.percentile_ms(0.50), "p99Ms": m.percentile_ms(0.99),
+        });
+        row[self.unit] = json!(m.transfers);
+        row[format!("{}PerSecond", self.unit)] = json!(m.per_second());
+        if self.show_batch {
+            row["batch"] = json!(m.batch);
+        }
+        row
+    }
+}
+
+/// Runs `measure(url, database, batch, clients)` for every combination, each on a
+/// fresh throwaway database, printing each line as it is measured (or JSON at the end).
+async fn run_matrix<F, Fut>(
+    ctx: &Context,
+    report: Report,
+    databases: &[String],
+    combinations: &[(usize, usize)],
+    measure: F,
+) -> Result<()>
+where
+    F: Fn(String, String, usize, usize) -> Fut,
+    Fut: std::future::Future<Output = Result<Measurement>>,
+{
     sqlx::any::install_default_drivers();
-    let mut results = Vec::new();
-    for database in &args.db {
-        for &batch in &args.batch {
-            for &clients in &args.clients {
-                let target = Target::create(database).await?;
-                let measured = measure(
-                    &target.url,
-                    database,
-                    batch,
-                    clients,
-                    Duration::from_secs(args.seconds),
-                )
-                .await;
-                target.cleanup().await;
-                let measured = measured?;
-                if !ctx.json {
-                    println!(
-                        "{:<9} batch {:>4}  clients {:>3}  {:>9.0} transfers/s  p50 {:>7.2} ms  p99 {:>7.2} ms",
-                        measured.database,
-                        measured.batch,
-                        measured.clients,
-                        measured.per_second(),
-                        measured.percentile_ms(0.50),
-                        measured.percentile_ms(0.99)
-                    );
-                }
-                results.push(measured);
+    let mut rows = Vec::new();
+    for database in databases {
+        for &(batch, clients) in combinations {
+            let target = Target::create(database).await?;
+            let measured = measure(target.url.clone(), database.clone(), batch, clients).await;
+            target.cleanup().await;
+            let measured = measured?;
+            if ctx.json {
+                rows.push(report.json(&measured));
+            } else {
+                println!("{}", report.line(&measured));
             }
         }
     }
     if ctx.json {
-        let rows: Vec<_> = results
-            .iter()
-            .map(|m| {
-                json!({
-                    "database": m.database, "batch": m.batch, "clients": m.clients,
-                    "transfers": m.transfers, "seconds": m.elapsed.as_secs_f64(),
-                    "transfersPerSecond": m.per_second(),
-                    "p50Ms": m.percentile_ms(0.50), "p99Ms": m.percentile_ms(0.99),
-                })
-            })
-            .collect();
         println!("{}", serde_json::to_string_pretty(&rows)?);
     }
     Ok(())
+}
+
+pub(crate) async fn ledger(ctx: &Context, args: BenchLedgerArgs) -> Result<()> {
+    let combinations: Vec<(usize, usize)> = args
+        .batch
+        .iter()
+        .flat_map(|&batch| args.clients.iter().map(move |&clients| (batch, clients)))
+        .collect();
+    let duration = Duration::from_secs(args.seconds);
+    let report = Report {
+        unit: "transfers",
+        show_batch: true,
+    };
+    run_matrix(
+        ctx,
+        report,
+        &args.db,
+        &combinations,
+        |url, database, batch, clients| async move {
+            measure(&url, &database, batch, clients, duration).await
+        },
+    )
+    .await
 }
 
 /// A throwaway database for one measurement.
@@ -244,20 +322,13 @@ async fn measure(
         report.violations
     );
     store.close().await;
-    latencies_us.sort_unstable();
-    let label = if database == "sqlite" {
-        "sqlite"
-    } else {
-        "postgres"
-    };
-    Ok(Measurement {
-        database: label.into(),
+    Ok(Measurement::new(
+        database,
         batch,
         clients,
-        transfers: latencies_us.len() as u64,
         elapsed,
         latencies_us,
-    })
+    ))
 }
 
 async fn run_client(
@@ -409,20 +480,13 @@ async fn measure_authorize(
     );
     let _ = rig.stop.send(());
     rig.server.await??;
-    latencies_us.sort_unstable();
-    let label = if database == "sqlite" {
-        "sqlite"
-    } else {
-        "postgres"
-    };
-    Ok(Measurement {
-        database: label.into(),
-        batch: 0,
+    Ok(Measurement::new(
+        database,
+        0,
         clients,
-        transfers: latencies_us.len() as u64,
         elapsed,
         latencies_us,
-    })
+    ))
 }
 
 async fn authorize_client(
@@ -460,45 +524,21 @@ async fn authorize_client(
 }
 
 pub(crate) async fn authorize(ctx: &Context, args: crate::cli::BenchAuthorizeArgs) -> Result<()> {
-    sqlx::any::install_default_drivers();
-    let mut results = Vec::new();
-    for database in &args.db {
-        for &clients in &args.clients {
-            let target = Target::create(database).await?;
-            let measured = measure_authorize(
-                &target.url,
-                database,
-                clients,
-                Duration::from_secs(args.seconds),
-            )
-            .await;
-            target.cleanup().await;
-            let measured = measured?;
-            if !ctx.json {
-                println!(
-                    "{:<9} clients {:>3}  {:>9.0} authorizations/s  p50 {:>7.2} ms  p99 {:>7.2} ms",
-                    measured.database,
-                    measured.clients,
-                    measured.per_second(),
-                    measured.percentile_ms(0.50),
-                    measured.percentile_ms(0.99)
-                );
-            }
-            results.push(measured);
-        }
-    }
-    if ctx.json {
-        let rows: Vec<_> = results
-            .iter()
-            .map(|m| {
-                json!({
-                    "database": m.database, "clients": m.clients, "authorizations": m.transfers,
-                    "seconds": m.elapsed.as_secs_f64(), "authorizationsPerSecond": m.per_second(),
-                    "p50Ms": m.percentile_ms(0.50), "p99Ms": m.percentile_ms(0.99),
-                })
-            })
-            .collect();
-        println!("{}", serde_json::to_string_pretty(&rows)?);
-    }
-    Ok(())
+    let combinations: Vec<(usize, usize)> =
+        args.clients.iter().map(|&clients| (0, clients)).collect();
+    let duration = Duration::from_secs(args.seconds);
+    let report = Report {
+        unit: "authorizations",
+        show_batch: false,
+    };
+    run_matrix(
+        ctx,
+        report,
+        &args.db,
+        &combinations,
+        |url, database, _, clients| async move {
+            measure_authorize(&url, &database, clients, duration).await
+        },
+    )
+    .await
 }

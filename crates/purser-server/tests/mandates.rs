@@ -348,15 +348,7 @@ async fn payments_follow_the_mandate(backend: Backend) {
         .filter(|r| r["action"] == "payment.denied")
         .count();
     assert!(denied >= 4, "every refusal is on the record");
-    let metrics = server
-        .http
-        .get(format!("{}/metrics", server.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.text_of(&format!("{}/metrics", server.base)).await;
     for series in [
         r#"purser_authorizations_total{kind="x402",result="host_not_allowed"}"#,
         r#"purser_authorizations_total{kind="x402",result="reserved"}"#,
@@ -918,15 +910,7 @@ async fn review_pages(backend: Backend) {
 
     let asked = authorize(&server, &s.jwt, "1", "other.example", json!({})).await;
     let approval_url = asked.body["approvalUrl"].as_str().unwrap().to_owned();
-    let html = server
-        .http
-        .get(&approval_url)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = server.text_of(&approval_url).await;
     assert!(html.contains("pay 1 USDC") && html.contains("other.example"));
     let denied = server
         .http

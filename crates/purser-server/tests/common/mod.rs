@@ -176,6 +176,18 @@ impl TestServer {
         }
     }
 
+    /// The body of a plain GET of `url` (a page, `/metrics`), as text.
+    pub async fn text_of(&self, url: &str) -> String {
+        self.http
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     pub async fn get(&self, path: &str, token: Option<&str>) -> Reply {
         self.call(Method::GET, path, token, None, None).await
     }

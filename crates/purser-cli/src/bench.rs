@@ -353,13 +353,10 @@ async fn run_client(
 /// One running server for the authorization benchmark, with an agent whose
 /// signed mandate covers every request.
 struct AuthorizeRig {
-    base: String,
+    server: crate::serve::Embedded,
     jwt: String,
-    purser: purser_service::Purser,
     owner: purser_service::Principal,
     mandate: purser_types::MandateId,
-    stop: tokio::sync::oneshot::Sender<()>,
-    server: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
 fn bench_key() -> Result<purser_service::IdempotencyKey> {
@@ -370,22 +367,9 @@ fn bench_key() -> Result<purser_service::IdempotencyKey> {
 }
 
 async fn authorize_rig(url: &str) -> Result<AuthorizeRig> {
-    use purser_service::{MandateDraft, Principal, Purser, ServiceConfig};
-    let store = crate::serve::open_store(url, 256).await?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
-    let service = ServiceConfig {
-        public_url: base.clone(),
-        ..ServiceConfig::default()
-    };
-    let master = purser_signer::MasterKey::generate()?;
-    let purser = Purser::start(
-        store,
-        master,
-        std::sync::Arc::new(purser_core::SystemClock),
-        service,
-    )
-    .await?;
+    use purser_service::{MandateDraft, Principal};
+    let server = crate::serve::Embedded::start(crate::serve::open_store(url, 256).await?).await?;
+    let purser = &server.purser;
     let wallet = purser
         .create_wallet("bench", Currency::Usdc, &bench_key()?)
         .await?
@@ -426,24 +410,11 @@ async fn authorize_rig(url: &str) -> Result<AuthorizeRig> {
     purser
         .approve_mandate(&owner, mandate, &bench_key()?)
         .await?;
-    let config = purser_server::ServerConfig::default();
-    let app = purser_server::router(purser.clone(), &config);
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let serving = purser.clone();
-    let server = tokio::spawn(async move {
-        let shutdown = async move {
-            let _ = stopped.await;
-        };
-        purser_server::serve(listener, app, serving, &config, shutdown).await
-    });
     Ok(AuthorizeRig {
-        base,
         jwt: token.token.expose().clone(),
-        purser,
+        server,
         owner,
         mandate,
-        stop,
-        server,
     })
 }
 
@@ -461,7 +432,7 @@ async fn measure_authorize(
     let deadline = started + duration;
     let tasks: Vec<_> = (0..clients)
         .map(|client| {
-            let (http, base, jwt) = (http.clone(), rig.base.clone(), rig.jwt.clone());
+            let (http, base, jwt) = (http.clone(), rig.server.base.clone(), rig.jwt.clone());
             tokio::spawn(async move { authorize_client(http, base, jwt, client, deadline).await })
         })
         .collect();
@@ -471,15 +442,14 @@ async fn measure_authorize(
     }
     let elapsed = started.elapsed();
     // Every answered authorization holds exactly one atomic unit on the mandate.
-    let view = rig.purser.mandate(&rig.owner, rig.mandate).await?;
+    let view = rig.server.purser.mandate(&rig.owner, rig.mandate).await?;
     anyhow::ensure!(
         view.mandate.pending_amount.atomic() == latencies_us.len() as u64,
         "the mandate holds {} for {} authorizations",
         view.mandate.pending_amount,
         latencies_us.len()
     );
-    let _ = rig.stop.send(());
-    rig.server.await??;
+    rig.server.stop().await?;
     Ok(Measurement::new(
         database,
         0,

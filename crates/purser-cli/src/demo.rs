@@ -4,26 +4,21 @@
 //! keys) on a free loopback port and drives it through the same HTTP client the CLI
 //! uses, checking each answer. Any surprise stops the demo with a non-zero exit.
 
-use std::sync::Arc;
-
 use anyhow::{Context as _, Result, bail, ensure};
-use purser_core::SystemClock;
 use purser_server::{
-    AgentRegisteredResponse, AuthorizationResponse, MandateResponse, PayoutResponse, ServerConfig,
+    AgentRegisteredResponse, AuthorizationResponse, MandateResponse, PayoutResponse,
     WalletCreatedResponse, WalletResponse,
 };
-use purser_service::{Purser, ServiceConfig};
-use purser_signer::MasterKey;
+use purser_service::Purser;
 use purser_types::{
     Agent, AgentStatus, MandateId, PayoutStatus, Reservation, SignedMandate, Transfer,
 };
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
 
 use crate::cli::DemoArgs;
 use crate::client::{ApiClient, ClientError, new_idempotency_key};
 use crate::commands::Context;
-use crate::serve::open_store;
+use crate::serve::{Embedded, open_store};
 
 /// Tells the story step by step: as text for a person, or as JSON at the end.
 struct Narrator {
@@ -68,33 +63,8 @@ pub(crate) async fn run(ctx: &Context, args: DemoArgs) -> Result<()> {
     let dir = tempfile::Builder::new().prefix("purser-demo-").tempdir()?;
     let db_path = dir.path().join("purser.db");
     let store = open_store(&db_path.display().to_string(), 256).await?;
-    let listener = TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
-    let service = ServiceConfig {
-        sandbox: true,
-        public_url: base.clone(),
-        agent_token_ttl_secs: 600,
-        ..ServiceConfig::default()
-    };
-    let purser = Purser::start(
-        store,
-        MasterKey::generate()?,
-        Arc::new(SystemClock),
-        service,
-    )
-    .await?;
-    let http = ServerConfig::default();
-    let app = purser_server::router(purser.clone(), &http);
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn({
-        let purser = purser.clone();
-        async move {
-            let shutdown = async move {
-                let _ = stopped.await;
-            };
-            purser_server::serve(listener, app, purser, &http, shutdown).await
-        }
-    });
+    let server = Embedded::start(store).await?;
+    let base = server.base.clone();
 
     let mut narrator = Narrator {
         json: ctx.json,
@@ -104,9 +74,8 @@ pub(crate) async fn run(ctx: &Context, args: DemoArgs) -> Result<()> {
         "Purser demo: a throwaway server on a temporary SQLite database\n  server:   {base}\n  database: {}",
         db_path.display()
     ));
-    let story = tell(&mut narrator, &base, &purser).await;
-    let _ = stop.send(());
-    server.await.context("the demo server task failed")??;
+    let story = tell(&mut narrator, &base, &server.purser).await;
+    server.stop().await?;
     story?;
 
     if args.keep {

@@ -161,3 +161,57 @@ pub(crate) async fn audit_verify(ctx: &Context, args: &DbArgs) -> Result<()> {
         }
     }
 }
+
+/// A real server on a free loopback port of its own, with a fresh master key: what
+/// `purser demo` and `purser bench authorize` drive over HTTP.
+pub(crate) struct Embedded {
+    /// `http://127.0.0.1:<port>`.
+    pub(crate) base: String,
+    /// The service behind it, for setting up and checking outside HTTP.
+    pub(crate) purser: Purser,
+    stop: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Embedded {
+    pub(crate) async fn start(store: Store) -> Result<Embedded> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let base = format!("http://{}", listener.local_addr()?);
+        let service = ServiceConfig {
+            public_url: base.clone(),
+            ..ServiceConfig::default()
+        };
+        let purser = Purser::start(
+            store,
+            MasterKey::generate()?,
+            Arc::new(SystemClock),
+            service,
+        )
+        .await?;
+        let http = ServerConfig::default();
+        let app = purser_server::router(purser.clone(), &http);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let serving = purser.clone();
+        let server = tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = stopped.await;
+            };
+            purser_server::serve(listener, app, serving, &http, shutdown).await
+        });
+        Ok(Embedded {
+            base,
+            purser,
+            stop,
+            server,
+        })
+    }
+
+    /// Shuts the server down gracefully and waits until it has.
+    pub(crate) async fn stop(self) -> Result<()> {
+        let _ = self.stop.send(());
+        self.server
+            .await
+            .context("the embedded server task failed")??;
+        Ok(())
+    }
+}

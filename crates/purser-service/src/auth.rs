@@ -82,6 +82,25 @@ impl Principal {
             Err(ServiceError::NotFound)
         }
     }
+
+    /// For an object that belongs to one agent (the agent itself, its mandates,
+    /// approvals, payouts): its wallet's owner, or that agent. Anyone else — another
+    /// agent of the same wallet included — is told it does not exist.
+    pub fn require_owner_or_agent(
+        &self,
+        wallet: WalletId,
+        agent: AgentId,
+    ) -> Result<(), ServiceError> {
+        let visible = match self {
+            Principal::Owner { wallet: own } => *own == wallet,
+            Principal::Agent { agent: me, .. } => *me == agent,
+        };
+        if visible {
+            Ok(())
+        } else {
+            Err(ServiceError::NotFound)
+        }
+    }
 }
 
 /// A freshly generated secret (owner token or agent credential) and its hash.

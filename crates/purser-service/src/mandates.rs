@@ -221,15 +221,8 @@ impl Purser {
             .mandate(id)
             .await?
             .ok_or(ServiceError::NotFound)?;
-        let visible = match principal {
-            Principal::Owner { wallet } => *wallet == mandate.wallet_id,
-            Principal::Agent { agent, .. } => *agent == mandate.agent_id,
-        };
-        if visible {
-            Ok(self.view(mandate))
-        } else {
-            Err(ServiceError::NotFound)
-        }
+        principal.require_owner_or_agent(mandate.wallet_id, mandate.agent_id)?;
+        Ok(self.view(mandate))
     }
 
     /// The owner's mandates (all agents), or an agent's own; newest first.

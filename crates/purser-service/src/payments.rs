@@ -279,15 +279,8 @@ impl Purser {
             .approval(id)
             .await?
             .ok_or(ServiceError::NotFound)?;
-        let visible = match principal {
-            Principal::Owner { wallet } => *wallet == approval.wallet_id,
-            Principal::Agent { agent, .. } => *agent == approval.agent_id,
-        };
-        if visible {
-            Ok(approval)
-        } else {
-            Err(ServiceError::NotFound)
-        }
+        principal.require_owner_or_agent(approval.wallet_id, approval.agent_id)?;
+        Ok(approval)
     }
 
     /// The owner's approvals, newest first; `pending_only` for the queue.

@@ -129,11 +129,7 @@ impl Purser {
             .payout(principal.wallet(), id)
             .await?
             .ok_or(ServiceError::NotFound)?;
-        if let Principal::Agent { agent, .. } = principal
-            && *agent != payout.agent_id
-        {
-            return Err(ServiceError::NotFound);
-        }
+        principal.require_owner_or_agent(payout.wallet_id, payout.agent_id)?;
         if payout.status != PayoutStatus::PendingAuthorization {
             return Ok(payout);
         }

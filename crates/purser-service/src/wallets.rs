@@ -273,15 +273,8 @@ impl Purser {
             .agent(id)
             .await?
             .ok_or(ServiceError::NotFound)?;
-        let visible = match principal {
-            Principal::Owner { wallet } => *wallet == agent.wallet_id,
-            Principal::Agent { agent: me, .. } => *me == agent.id,
-        };
-        if visible {
-            Ok(agent)
-        } else {
-            Err(ServiceError::NotFound)
-        }
+        principal.require_owner_or_agent(agent.wallet_id, agent.id)?;
+        Ok(agent)
     }
 
     /// Revokes an agent: from the commit on, its JWTs and credential are refused.

@@ -69,6 +69,16 @@ fn message(status: StatusCode, heading: &str, message: String, back: Option<Stri
     )
 }
 
+/// The page for a review link whose id does not parse.
+fn no_such(thing: &str) -> Response {
+    message(
+        StatusCode::NOT_FOUND,
+        &format!("No such {thing}"),
+        "Check the link you were given.".into(),
+        None,
+    )
+}
+
 fn failure(error: &ServiceError, back: Option<String>) -> Response {
     let text = match error {
         ServiceError::Denied(denial) => denial_message(*denial).to_owned(),
@@ -181,12 +191,7 @@ pub(crate) async fn mandate_review(
     Path(id): Path<String>,
 ) -> Response {
     let Ok(id) = id.parse::<MandateId>() else {
-        return message(
-            StatusCode::NOT_FOUND,
-            "No such mandate",
-            "Check the link you were given.".into(),
-            None,
-        );
+        return no_such("mandate");
     };
     match app.purser.mandate_for_review(id).await {
         Ok(review) => page(StatusCode::OK, MandateReviewPage::new(review).render()),
@@ -202,12 +207,7 @@ pub(crate) async fn mandate_decide(
 ) -> Response {
     let back = Some(format!("/mandates/{id}/review"));
     let Ok(id) = id.parse::<MandateId>() else {
-        return message(
-            StatusCode::NOT_FOUND,
-            "No such mandate",
-            "Check the link you were given.".into(),
-            None,
-        );
+        return no_such("mandate");
     };
     let outcome = async {
         let principal = decider(&app, &form).await?;
@@ -288,12 +288,7 @@ pub(crate) async fn approval_review(
     Path(id): Path<String>,
 ) -> Response {
     let Ok(id) = id.parse::<ApprovalId>() else {
-        return message(
-            StatusCode::NOT_FOUND,
-            "No such approval",
-            "Check the link you were given.".into(),
-            None,
-        );
+        return no_such("approval");
     };
     match app.purser.approval_for_review(id).await {
         Ok((approval, agent_name)) => page(
@@ -312,12 +307,7 @@ pub(crate) async fn approval_decide(
 ) -> Response {
     let back = Some(format!("/approvals/{id}/review"));
     let Ok(id) = id.parse::<ApprovalId>() else {
-        return message(
-            StatusCode::NOT_FOUND,
-            "No such approval",
-            "Check the link you were given.".into(),
-            None,
-        );
+        return no_such("approval");
     };
     let outcome = async {
         let principal = decider(&app, &form).await?;

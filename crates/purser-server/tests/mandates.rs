@@ -361,6 +361,59 @@ async fn payments_follow_the_mandate(backend: Backend) {
     server.finish().await;
 }
 
+/// A hold belongs to the agent that made it: another agent of the same wallet can
+/// neither see it nor commit or release it; the owner can.
+async fn reservations_belong_to_their_agent(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let s = scene(&server, "2").await;
+    signed_mandate(
+        &server,
+        &s,
+        json!({"description": "weather", "limitAmount": "1", "hostAllowlist": ["api.weather.example"]}),
+    )
+    .await;
+    let held = authorize(&server, &s.jwt, "0.3", "api.weather.example", json!({})).await;
+    assert_eq!(held.status, StatusCode::CREATED, "{:?}", held.body);
+    let id = held.body["reservation"]["id"].as_str().unwrap().to_owned();
+    let (_, _, other) = server.agent(&s.wallet, &s.owner, "another agent").await;
+    let path = format!("/api/reservations/{id}");
+    server
+        .get(&path, Some(&other))
+        .await
+        .assert_error(StatusCode::NOT_FOUND, "not_found");
+    server
+        .post(
+            &format!("{path}/commit"),
+            Some(&other),
+            &fresh_key(),
+            json!({"settlement": "0xabc"}),
+        )
+        .await
+        .assert_error(StatusCode::NOT_FOUND, "not_found");
+    server
+        .post(
+            &format!("{path}/release"),
+            Some(&other),
+            &fresh_key(),
+            json!({"reason": "mine now"}),
+        )
+        .await
+        .assert_error(StatusCode::NOT_FOUND, "not_found");
+    let seen = server.get(&path, Some(&s.owner)).await;
+    assert_eq!(seen.body["status"], "held", "{:?}", seen.body);
+    let released = server
+        .post(
+            &format!("{path}/release"),
+            Some(&s.jwt),
+            &fresh_key(),
+            json!({"reason": "not needed"}),
+        )
+        .await;
+    assert_eq!(released.body["status"], "released", "{:?}", released.body);
+    assert_eq!(server.available(&s.wallet, &s.owner).await, "2");
+    server.finish().await;
+}
+
 /// No covering mandate: the owner approves one payment, once, before it expires.
 async fn approval_fallback(backend: Backend) {
     let clock = Arc::new(ManualClock::new(UnixMs(1_800_000_000_000)));
@@ -939,6 +992,7 @@ macro_rules! on_both_backends {
 on_both_backends!(
     mandate_lifecycle,
     payments_follow_the_mandate,
+    reservations_belong_to_their_agent,
     approval_fallback,
     policy_denial_wins,
     payouts,

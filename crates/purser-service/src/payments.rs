@@ -234,6 +234,8 @@ impl Purser {
         key: &IdempotencyKey,
     ) -> Result<Replayable<Reservation>, ServiceError> {
         let reason = validate_purpose(reason)?;
+        // Whose hold it is never changes, so checking before the write is enough.
+        self.reservation(principal, reservation).await?;
         let change = Change::Release {
             wallet: principal.wallet(),
             reservation,
@@ -251,7 +253,7 @@ impl Purser {
         })
     }
 
-    /// A reservation of the caller's wallet.
+    /// A reservation: for its wallet's owner, or the agent that holds it.
     pub async fn reservation(
         &self,
         principal: &Principal,
@@ -263,7 +265,7 @@ impl Purser {
             .reservation(id)
             .await?
             .ok_or(ServiceError::NotFound)?;
-        principal.require_member_of(reservation.wallet_id)?;
+        principal.require_owner_or_agent(reservation.wallet_id, reservation.agent_id)?;
         Ok(reservation)
     }
 

@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
-# Runs Purser's whole test suite: unit, property, storage (SQLite and PostgreSQL),
-# HTTP and end-to-end CLI tests.
+# Runs Purser's whole test suite: the contracts' forge tests, unit, property,
+# storage (SQLite and PostgreSQL), HTTP, chain (anvil) and end-to-end CLI tests, and
+# the x402 interop tests against the reference npm packages.
+#
+# Node tools: contracts/ci.sh installs anvil, forge and solc from npm and builds and
+# tests TestUSDC; e2e/ gets the reference @x402/* packages with `npm ci`. Missing
+# node or npm fails the run.
 #
 # PostgreSQL: uses PURSER_TEST_POSTGRES_URL when set; otherwise the server at
 # 127.0.0.1:5432 (database "test") when it answers; otherwise installs Debian's
@@ -63,6 +68,13 @@ if [ -z "${PURSER_TEST_POSTGRES_URL:-}" ]; then
 fi
 postgres_answers "$PURSER_TEST_POSTGRES_URL" || { echo "error: PostgreSQL at $PURSER_TEST_POSTGRES_URL does not answer" >&2; exit 1; }
 log "PostgreSQL for the tests: $PURSER_TEST_POSTGRES_URL"
+
+command -v node >/dev/null && command -v npm >/dev/null || {
+  echo "error: node and npm are required (anvil, forge and the x402 reference packages come from npm)" >&2; exit 1; }
+log "contracts: npm ci, forge build, forge test"
+./contracts/ci.sh
+log "e2e: npm ci (reference @x402 packages)"
+(cd e2e && npm ci --no-audit --no-fund --loglevel=error)
 
 log "cargo test --workspace"
 cargo test --workspace --all-targets

@@ -1,11 +1,21 @@
-//! Purser's EVM protocol layer: typed data and signatures, no IO.
+//! Purser's EVM layer.
 //!
 //! - [`mandate`]: the EIP-712 form of an intent mandate, its digest, and offline
 //!   verification of a signed mandate.
-//!
-//! Later issues add EIP-3009 authorizations, networks and settlement here.
+//! - [`eip3009`]: `TransferWithAuthorization` / `CancelAuthorization` typed data over a
+//!   token's domain; signature parsing and recovery.
+//! - [`exact`]: x402's `exact` scheme checks that need no chain.
+//! - [`network`]: `base`, `base-sepolia` and `local` with their USDC and its domain;
+//!   the devnet's [`network::ChainConfig`].
+//! - [`client`]: the USDC client over JSON-RPC (alloy), every call bounded in time.
+//! - [`devnet`]: starts anvil and deploys the project's TestUSDC.
 
+pub mod client;
+pub mod devnet;
+pub mod eip3009;
+pub mod exact;
 pub mod mandate;
+pub mod network;
 
 use std::str::FromStr;
 

@@ -526,6 +526,34 @@ pub(crate) struct ServeArgs {
     /// Log format (default text).
     #[arg(long, env = "PURSER_LOG_FORMAT", value_enum)]
     pub(crate) log_format: Option<LogFormat>,
+    #[command(flatten)]
+    pub(crate) chain: ChainArgs,
+}
+
+/// The chain wallets live on. Without `--chain`, Purser runs on its internal ledger alone.
+#[derive(Debug, Clone, Default, Args)]
+pub(crate) struct ChainArgs {
+    /// The network: base, base-sepolia, or local (the devnet's config).
+    #[arg(long, env = "PURSER_CHAIN", value_name = "NAME")]
+    pub(crate) chain: Option<String>,
+    /// The node's JSON-RPC URL (for local, default: the devnet config's).
+    #[arg(long, env = "PURSER_RPC_URL", value_name = "URL")]
+    pub(crate) rpc_url: Option<String>,
+    /// The devnet config `purser devnet` writes (default: .purser/devnet.json).
+    #[arg(long, env = "PURSER_CHAIN_CONFIG", value_name = "FILE")]
+    pub(crate) chain_config: Option<PathBuf>,
+    /// A file holding the relayer's private key, which pays gas for settlements and
+    /// on-chain payouts. PURSER_RELAYER_KEY, if set, holds the key itself and wins.
+    /// On local, the devnet's funded key is the default.
+    #[arg(long, env = "PURSER_RELAYER_KEY_FILE", value_name = "FILE")]
+    pub(crate) relayer_key_file: Option<PathBuf>,
+    /// Each RPC call's time limit in milliseconds (default 5000).
+    #[arg(long, env = "PURSER_RPC_TIMEOUT_MS")]
+    pub(crate) rpc_timeout_ms: Option<u64>,
+    /// How long a settlement waits for its receipt before answering
+    /// settlement_pending, in milliseconds (default 30000).
+    #[arg(long, env = "PURSER_RECEIPT_TIMEOUT_MS")]
+    pub(crate) receipt_timeout_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, Args)]

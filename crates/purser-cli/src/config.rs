@@ -20,7 +20,13 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
-use crate::cli::{DbArgs, LogFormat, ServeArgs};
+use std::time::Duration;
+
+use purser_chain::client::Timeouts;
+use purser_chain::network::{ChainConfig, Network};
+use purser_types::Secret;
+
+use crate::cli::{ChainArgs, DbArgs, LogFormat, ServeArgs};
 
 /// The default API address.
 pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:8402";
@@ -57,6 +63,12 @@ pub(crate) struct ServeFile {
     pub(crate) request_timeout_ms: Option<u64>,
     pub(crate) shutdown_grace_ms: Option<u64>,
     pub(crate) log_format: Option<String>,
+    pub(crate) chain: Option<String>,
+    pub(crate) rpc_url: Option<String>,
+    pub(crate) chain_config: Option<PathBuf>,
+    pub(crate) relayer_key_file: Option<PathBuf>,
+    pub(crate) rpc_timeout_ms: Option<u64>,
+    pub(crate) receipt_timeout_ms: Option<u64>,
 }
 
 impl ServeFile {
@@ -181,6 +193,80 @@ pub(crate) struct ServeSettings {
     pub(crate) request_timeout_ms: u64,
     pub(crate) shutdown_grace_ms: u64,
     pub(crate) log_format: LogFormat,
+    pub(crate) chain: Option<ChainSettings>,
+}
+
+/// The chain `purser serve` runs on.
+#[derive(Debug, Clone)]
+pub(crate) struct ChainSettings {
+    pub(crate) network: Network,
+    pub(crate) rpc_url: String,
+    pub(crate) relayer_key: Option<Secret<String>>,
+    pub(crate) timeouts: Timeouts,
+}
+
+/// Where `purser devnet` writes its config unless told otherwise.
+pub(crate) const DEFAULT_DEVNET_CONFIG: &str = ".purser/devnet.json";
+
+fn read_key_file(path: &Path) -> Result<Secret<String>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the relayer key file {}", path.display()))?;
+    Ok(Secret::new(text.trim().to_owned()))
+}
+
+/// Resolves the chain settings; `None` without `--chain`.
+pub(crate) fn resolve_chain(args: &ChainArgs, file: &ServeFile) -> Result<Option<ChainSettings>> {
+    let Some(name) = args.chain.clone().or_else(|| file.chain.clone()) else {
+        return Ok(None);
+    };
+    let config = if name == "local" {
+        let path = args
+            .chain_config
+            .clone()
+            .or_else(|| file.chain_config.clone())
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DEVNET_CONFIG));
+        Some(ChainConfig::load(&path)?)
+    } else {
+        None
+    };
+    let network = Network::named(&name, config.as_ref())?;
+    let rpc_url = args
+        .rpc_url
+        .clone()
+        .or_else(|| file.rpc_url.clone())
+        .or_else(|| config.as_ref().map(|c| c.rpc_url.clone()))
+        .with_context(|| format!("--rpc-url is required for --chain {name}"))?;
+    let relayer_key = match std::env::var("PURSER_RELAYER_KEY") {
+        Ok(key) if !key.is_empty() => Some(Secret::new(key)),
+        _ => match args
+            .relayer_key_file
+            .clone()
+            .or_else(|| file.relayer_key_file.clone())
+        {
+            Some(path) => Some(read_key_file(&path)?),
+            None => config
+                .as_ref()
+                .and_then(|c| c.relayer_key.clone())
+                .map(Secret::new),
+        },
+    };
+    let timeouts = Timeouts {
+        rpc: Duration::from_millis(args.rpc_timeout_ms.or(file.rpc_timeout_ms).unwrap_or(5_000)),
+        receipt: Duration::from_millis(
+            args.receipt_timeout_ms
+                .or(file.receipt_timeout_ms)
+                .unwrap_or(30_000),
+        ),
+    };
+    if timeouts.rpc.is_zero() || timeouts.receipt.is_zero() {
+        bail!("rpc_timeout_ms and receipt_timeout_ms must be more than 0");
+    }
+    Ok(Some(ChainSettings {
+        network,
+        rpc_url,
+        relayer_key,
+        timeouts,
+    }))
 }
 
 /// Resolves `purser serve`'s settings and rejects out-of-range values up front.
@@ -212,11 +298,13 @@ pub(crate) fn resolve_serve(args: &ServeArgs, file: &ServeFile) -> Result<ServeS
             Some(other) => bail!("log_format {other:?} must be \"text\" or \"json\""),
         },
     };
+    let chain = resolve_chain(&args.chain, file)?;
     let settings = ServeSettings {
         listen,
         db_url,
         master_key,
-        sandbox: args.sandbox.or(file.sandbox).unwrap_or(true),
+        // With a chain, money comes from real deposits; the simulated on-ramp is opt-in.
+        sandbox: args.sandbox.or(file.sandbox).unwrap_or(chain.is_none()),
         public_url: args
             .public_url
             .clone()
@@ -244,6 +332,7 @@ pub(crate) fn resolve_serve(args: &ServeArgs, file: &ServeFile) -> Result<ServeS
             .or(file.shutdown_grace_ms)
             .unwrap_or(30_000),
         log_format,
+        chain,
     };
     validate(&settings)?;
     Ok(settings)
@@ -293,6 +382,7 @@ mod tests {
             request_timeout_ms: None,
             shutdown_grace_ms: None,
             log_format: None,
+            chain: ChainArgs::default(),
         }
     }
 

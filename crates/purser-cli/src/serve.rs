@@ -13,7 +13,8 @@ use tokio::net::TcpListener;
 
 use crate::cli::DbArgs;
 use crate::commands::{Context, Reported};
-use crate::config::{self, MasterKeySource, ServeSettings};
+use crate::config::{self, ChainSettings, MasterKeySource, ServeSettings};
+use purser_chain::client::ChainClient;
 
 /// Loads the master key from `PURSER_MASTER_KEY` or the key file (created on first start).
 pub(crate) fn load_master_key(source: &MasterKeySource) -> Result<MasterKey> {
@@ -78,11 +79,16 @@ pub(crate) async fn open_store(db_url: &str, max_batch: usize) -> Result<Store> 
 pub(crate) async fn run(settings: ServeSettings) -> Result<()> {
     let master = load_master_key(&settings.master_key)?;
     let store = open_store(&settings.db_url, settings.max_batch).await?;
+    let chain = match &settings.chain {
+        Some(chain) => Some(connect_chain(chain).await?),
+        None => None,
+    };
     let service = ServiceConfig {
         sandbox: settings.sandbox,
         public_url: settings.public_url.clone(),
         agent_token_ttl_secs: settings.agent_token_ttl_secs,
         approval_ttl_secs: settings.approval_ttl_secs,
+        chain,
     };
     let purser = Purser::start(store, master, Arc::new(SystemClock), service).await?;
     let http = ServerConfig {
@@ -111,6 +117,40 @@ pub(crate) async fn run(settings: ServeSettings) -> Result<()> {
     )
     .await?;
     Ok(())
+}
+
+/// Connects to the chain and checks the node serves the network asked for. A node
+/// that does not answer yet is only a warning: payments wait for it, not startup.
+pub(crate) async fn connect_chain(settings: &ChainSettings) -> Result<Arc<ChainClient>> {
+    let key = settings.relayer_key.as_ref().map(|k| k.expose().as_str());
+    let client = ChainClient::new(
+        settings.network.clone(),
+        &settings.rpc_url,
+        key,
+        settings.timeouts,
+    )
+    .context("cannot set up the chain client")?;
+    match client.chain_id().await {
+        Ok(id) if id != settings.network.chain_id => anyhow::bail!(
+            "the node at {} serves chain {id}, not {} ({})",
+            settings.rpc_url,
+            settings.network.chain_id,
+            settings.network.name
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "the chain node does not answer yet"),
+    }
+    if client.relayer().is_none() {
+        tracing::warn!("no relayer key: settlements and on-chain payouts cannot be sent");
+    }
+    tracing::info!(
+        network = %settings.network.name,
+        chain_id = settings.network.chain_id,
+        usdc = %settings.network.usdc,
+        relayer = ?client.relayer(),
+        "chain configured"
+    );
+    Ok(Arc::new(client))
 }
 
 async fn operator_store(ctx: &Context, args: &DbArgs) -> Result<Store> {

@@ -52,7 +52,10 @@ impl From<ServiceError> for ApiError {
         let code = error.code();
         if code == ErrorCode::InternalError {
             tracing::error!(%error, "request failed");
-        } else if code == ErrorCode::ServiceUnavailable {
+        } else if matches!(
+            code,
+            ErrorCode::ServiceUnavailable | ErrorCode::ChainUnavailable
+        ) {
             tracing::warn!(%error, "request could not be completed");
         }
         ApiError {
@@ -96,7 +99,14 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::InsufficientFunds | ErrorCode::AmountOverflow => {
             StatusCode::UNPROCESSABLE_ENTITY
         }
-        ErrorCode::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::InvalidPaymentRequired => StatusCode::BAD_REQUEST,
+        ErrorCode::NoAcceptableRequirement | ErrorCode::AmountAboveMax => {
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
+        ErrorCode::ChainNotConfigured => StatusCode::CONFLICT,
+        ErrorCode::ServiceUnavailable | ErrorCode::ChainUnavailable => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
         ErrorCode::Timeout => StatusCode::GATEWAY_TIMEOUT,
         ErrorCode::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
     }

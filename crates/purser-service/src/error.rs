@@ -58,6 +58,23 @@ pub enum ServiceError {
     /// Key handling failed.
     #[error(transparent)]
     Signer(#[from] SignerError),
+    /// x402 input could not be read.
+    #[error("{0}")]
+    InvalidPaymentRequired(String),
+    /// No payment requirement this wallet can pay.
+    #[error("{0}")]
+    NoAcceptableRequirement(String),
+    /// The price is above the caller's maximum.
+    #[error("{0}")]
+    AmountAboveMax(String),
+    /// No chain is configured.
+    #[error(
+        "this server runs on its internal ledger alone; start it with --chain to use x402 on a chain"
+    )]
+    ChainNotConfigured,
+    /// The chain did not answer.
+    #[error("the chain is unavailable: {0}")]
+    ChainUnavailable(String),
     /// A token could not be produced.
     #[error("token signing failed: {0}")]
     TokenSigning(String),
@@ -83,6 +100,11 @@ impl ServiceError {
             ServiceError::InvalidSignature(_) => ErrorCode::InvalidSignature,
             ServiceError::Denied(denial) => denial.code(),
             ServiceError::Store(e) => e.code(),
+            ServiceError::InvalidPaymentRequired(_) => ErrorCode::InvalidPaymentRequired,
+            ServiceError::NoAcceptableRequirement(_) => ErrorCode::NoAcceptableRequirement,
+            ServiceError::AmountAboveMax(_) => ErrorCode::AmountAboveMax,
+            ServiceError::ChainNotConfigured => ErrorCode::ChainNotConfigured,
+            ServiceError::ChainUnavailable(_) => ErrorCode::ChainUnavailable,
             ServiceError::MasterKeyMismatch
             | ServiceError::Config(_)
             | ServiceError::Signer(_)

@@ -8,6 +8,7 @@
 
 pub mod auth;
 mod error;
+mod facilitator;
 mod idempotency;
 mod ids;
 mod mandates;
@@ -17,6 +18,7 @@ mod wallets;
 
 use std::sync::Arc;
 
+use purser_chain::client::ChainClient;
 use purser_core::Clock;
 use purser_signer::{MasterKey, TokenSigningKey};
 use purser_store::Store;
@@ -47,6 +49,9 @@ pub struct ServiceConfig {
     pub agent_token_ttl_secs: u64,
     /// How long an owner has to decide a per-payment approval, in seconds.
     pub approval_ttl_secs: u64,
+    /// The chain wallets live on, if any; without one, Purser runs on its internal
+    /// ledger alone.
+    pub chain: Option<Arc<ChainClient>>,
 }
 
 impl Default for ServiceConfig {
@@ -56,6 +61,7 @@ impl Default for ServiceConfig {
             public_url: "http://127.0.0.1:8402".into(),
             agent_token_ttl_secs: 600,
             approval_ttl_secs: 600,
+            chain: None,
         }
     }
 }

@@ -25,6 +25,7 @@ mod read;
 mod rows;
 mod rowset;
 mod sql;
+mod x402;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,6 +39,7 @@ use tokio::task::JoinHandle;
 pub use dialect::Backend;
 pub use error::StoreError;
 pub use read::{AuditVerification, MandateFilter, Page};
+pub use x402::{Settlement, SettlementStatus, X402Payment, X402PaymentStatus};
 
 /// How to open a store.
 #[derive(Debug, Clone)]

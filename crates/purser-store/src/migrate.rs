@@ -31,6 +31,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/common/0002_mandates.sql"),
         postgres: include_str!("../migrations/common/0002_mandates.sql"),
     },
+    Migration {
+        version: 3,
+        name: "x402",
+        sqlite: include_str!("../migrations/common/0003_x402.sql"),
+        postgres: include_str!("../migrations/common/0003_x402.sql"),
+    },
 ];
 
 const CREATE_BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS purser_migrations (

@@ -110,3 +110,37 @@ impl TestDb {
         }
     }
 }
+
+/// The repository's root (for `contracts/` and `e2e/`).
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+}
+
+/// anvil from `contracts/node_modules` (installed by `contracts/ci.sh`).
+pub fn anvil_path() -> PathBuf {
+    let anvil = repo_root().join("contracts/node_modules/.bin/anvil");
+    assert!(
+        anvil.exists(),
+        "{} is missing: run contracts/ci.sh (scripts/test.sh does)",
+        anvil.display()
+    );
+    anvil
+}
+
+/// A fresh anvil on a free port with TestUSDC ("USD Coin") deployed, and each
+/// address funded with the amount given (atomic units).
+pub async fn devnet(fund: &[(alloy_primitives::Address, u64)]) -> purser_chain::devnet::Devnet {
+    let options = purser_chain::devnet::DevnetOptions {
+        anvil: anvil_path(),
+        port: 0,
+        artifact: repo_root().join("contracts/out/TestUSDC.sol/TestUSDC.json"),
+        token_name: "USD Coin".into(),
+        fund: fund
+            .iter()
+            .map(|(a, v)| (*a, alloy_primitives::U256::from(*v)))
+            .collect(),
+    };
+    purser_chain::devnet::Devnet::start(&options)
+        .await
+        .expect("start the devnet (anvil + TestUSDC)")
+}

@@ -94,6 +94,17 @@ error_codes! {
     PayloadTooLarge => "payload_too_large",
     /// The route exists but not with this HTTP method.
     MethodNotAllowed => "method_not_allowed",
+    /// A `PAYMENT-REQUIRED` header or x402 body could not be read (bad base64, JSON or shape).
+    InvalidPaymentRequired => "invalid_payment_required",
+    /// None of the server's payment requirements is one this wallet can pay
+    /// (scheme `exact`, this server's network, its USDC).
+    NoAcceptableRequirement => "no_acceptable_requirement",
+    /// The price is above the maximum the caller allowed.
+    AmountAboveMax => "amount_above_max",
+    /// This server runs on its internal ledger alone: start it with `--chain`.
+    ChainNotConfigured => "chain_not_configured",
+    /// The chain's node did not answer, or not in time; nothing was paid. Retry later.
+    ChainUnavailable => "chain_unavailable",
     /// The server is shutting down or a dependency is unavailable; retry later.
     ServiceUnavailable => "service_unavailable",
     /// The request took longer than the server allows.

@@ -11,6 +11,7 @@ pub mod payments;
 pub mod records;
 pub mod secret;
 pub mod time;
+pub mod x402;
 
 pub use error::ErrorCode;
 pub use ids::{

@@ -1,6 +1,7 @@
 //! The routes. Handlers are thin: extract, call the service, map the result.
 
 pub(crate) mod agents;
+pub(crate) mod facilitator;
 pub(crate) mod mandates;
 pub(crate) mod pages;
 pub(crate) mod payments;
@@ -64,4 +65,7 @@ pub(crate) fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(payments::get_policy, payments::put_policy))
         .routes(routes!(payments::create_payout, payments::list_payouts))
         .routes(routes!(payments::get_payout))
+        .routes(routes!(facilitator::verify))
+        .routes(routes!(facilitator::settle))
+        .routes(routes!(facilitator::supported))
 }

@@ -9,6 +9,7 @@
 
 use std::sync::Arc;
 
+use purser_chain::client::ChainClient;
 use purser_core::{Clock, SystemClock};
 use purser_server::ServerConfig;
 use purser_service::{Purser, ServiceConfig};
@@ -66,6 +67,21 @@ impl TestServer {
         clock: Arc<dyn Clock>,
         config: ServerConfig,
     ) -> TestServer {
+        TestServer::start_full(backend, clock, config, None).await
+    }
+
+    /// A server whose wallets live on `chain`.
+    pub async fn start_on_chain(backend: Backend, chain: Arc<ChainClient>) -> TestServer {
+        let clock = Arc::new(SystemClock);
+        TestServer::start_full(backend, clock, ServerConfig::default(), Some(chain)).await
+    }
+
+    async fn start_full(
+        backend: Backend,
+        clock: Arc<dyn Clock>,
+        config: ServerConfig,
+        chain: Option<Arc<ChainClient>>,
+    ) -> TestServer {
         let db = TestDb::new(backend).await;
         let store = db.open().await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -75,6 +91,7 @@ impl TestServer {
             sandbox: true,
             public_url: base.clone(),
             agent_token_ttl_secs: 600,
+            chain,
             ..ServiceConfig::default()
         };
         let purser = Purser::start(

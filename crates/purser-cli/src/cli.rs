@@ -56,6 +56,67 @@ pub(crate) enum Command {
     /// Measure hot paths on this machine.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Fetch a URL like curl; pay its x402 402 from the wallet (agent), through the
+    /// one authorization path.
+    Fetch(FetchArgs),
+    /// A local chain for development: anvil with TestUSDC deployed and funded.
+    Devnet(DevnetArgs),
+}
+
+/// `purser fetch URL …`
+#[derive(Debug, Clone, Args)]
+pub(crate) struct FetchArgs {
+    /// The URL.
+    pub(crate) url: String,
+    /// The HTTP method (default GET, or POST with --data).
+    #[arg(short = 'X', long = "request", value_name = "METHOD")]
+    pub(crate) method: Option<String>,
+    /// A request header, `Name: value` (repeatable).
+    #[arg(short = 'H', long = "header", value_name = "HEADER")]
+    pub(crate) headers: Vec<String>,
+    /// The request body (`@FILE` reads a file).
+    #[arg(short = 'd', long = "data", value_name = "DATA")]
+    pub(crate) data: Option<String>,
+    /// Show the response status and headers before the body.
+    #[arg(short = 'i', long = "include")]
+    pub(crate) include: bool,
+    /// A mandate to pay under (default: the tightest eligible one).
+    #[arg(long)]
+    pub(crate) mandate: Option<String>,
+    /// The most to pay, e.g. 0.05; a higher price is refused.
+    #[arg(long, value_name = "USDC")]
+    pub(crate) max_amount: Option<String>,
+    /// Why, in your words (default: "x402 payment for <url>").
+    #[arg(long)]
+    pub(crate) purpose: Option<String>,
+    /// An approval your human gave for this payment.
+    #[arg(long)]
+    pub(crate) approval: Option<String>,
+    #[command(flatten)]
+    pub(crate) client: ClientArgs,
+}
+
+/// `purser devnet`
+#[derive(Debug, Clone, Args)]
+pub(crate) struct DevnetArgs {
+    /// anvil's port.
+    #[arg(long, default_value_t = 8545)]
+    pub(crate) port: u16,
+    /// Where to write the chain config (read by `purser serve --chain local`).
+    #[arg(long, default_value = crate::config::DEFAULT_DEVNET_CONFIG)]
+    pub(crate) config_out: PathBuf,
+    /// The contracts' forge project (installed and built when needed).
+    #[arg(long, default_value = "contracts")]
+    pub(crate) contracts: PathBuf,
+    /// The token's EIP-712 name ("USD Coin" as on Base; "USDC" as on Base Sepolia).
+    #[arg(long, default_value = "USD Coin")]
+    pub(crate) token_name: String,
+    /// Fund an address with test USDC: `0xADDRESS` (1000 USDC) or `0xADDRESS=AMOUNT` (repeatable).
+    #[arg(long, value_name = "ADDRESS[=USDC]")]
+    pub(crate) fund: Vec<String>,
+    /// Deploy, fund, write the config, then stop anvil instead of serving it.
+    #[arg(long)]
+    pub(crate) once: bool,
 }
 
 /// Where the API is and who is calling.
@@ -554,6 +615,10 @@ pub(crate) struct ChainArgs {
     /// settlement_pending, in milliseconds (default 30000).
     #[arg(long, env = "PURSER_RECEIPT_TIMEOUT_MS")]
     pub(crate) receipt_timeout_ms: Option<u64>,
+    /// How often new deposits and open x402 payments are checked, in milliseconds
+    /// (default 2000).
+    #[arg(long, env = "PURSER_CHAIN_POLL_MS")]
+    pub(crate) chain_poll_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -69,6 +69,7 @@ pub(crate) struct ServeFile {
     pub(crate) relayer_key_file: Option<PathBuf>,
     pub(crate) rpc_timeout_ms: Option<u64>,
     pub(crate) receipt_timeout_ms: Option<u64>,
+    pub(crate) chain_poll_ms: Option<u64>,
 }
 
 impl ServeFile {
@@ -203,6 +204,10 @@ pub(crate) struct ChainSettings {
     pub(crate) rpc_url: String,
     pub(crate) relayer_key: Option<Secret<String>>,
     pub(crate) timeouts: Timeouts,
+    /// The first block to scan for deposits (`u64::MAX`: the latest at first start).
+    pub(crate) start_block: u64,
+    /// How often deposits and open payments are checked.
+    pub(crate) poll: Duration,
 }
 
 /// Where `purser devnet` writes its config unless told otherwise.
@@ -266,6 +271,13 @@ pub(crate) fn resolve_chain(args: &ChainArgs, file: &ServeFile) -> Result<Option
         rpc_url,
         relayer_key,
         timeouts,
+        start_block: config.as_ref().map_or(u64::MAX, |c| c.deploy_block),
+        poll: Duration::from_millis(
+            args.chain_poll_ms
+                .or(file.chain_poll_ms)
+                .unwrap_or(2_000)
+                .max(100),
+        ),
     }))
 }
 

@@ -6,6 +6,8 @@ mod client;
 mod commands;
 mod config;
 mod demo;
+mod devnet;
+mod fetch;
 mod pay;
 mod serve;
 
@@ -113,5 +115,7 @@ async fn dispatch(ctx: &mut Context, command: Command) -> Result<()> {
         }) => commands::audit_list(ctx, limit, &wallet, &client).await,
         Command::Bench(BenchCommand::Ledger(args)) => bench::ledger(ctx, args).await,
         Command::Bench(BenchCommand::Authorize(args)) => bench::authorize(ctx, args).await,
+        Command::Fetch(args) => fetch::run(ctx, args).await,
+        Command::Devnet(args) => devnet::run(ctx, args).await,
     }
 }

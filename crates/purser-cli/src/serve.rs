@@ -89,6 +89,7 @@ pub(crate) async fn run(settings: ServeSettings) -> Result<()> {
         agent_token_ttl_secs: settings.agent_token_ttl_secs,
         approval_ttl_secs: settings.approval_ttl_secs,
         chain,
+        chain_start_block: settings.chain.as_ref().map_or(0, |c| c.start_block),
     };
     let purser = Purser::start(store, master, Arc::new(SystemClock), service).await?;
     let http = ServerConfig {
@@ -108,14 +109,22 @@ pub(crate) async fn run(settings: ServeSettings) -> Result<()> {
         "purser is listening"
     );
     let app = purser_server::router(purser.clone(), &http);
-    purser_server::serve(
+    let watcher = settings.chain.as_ref().map(|chain| {
+        let (purser, every) = (purser.clone(), chain.poll);
+        tokio::spawn(async move { purser.watch_chain(every, std::future::pending()).await })
+    });
+    let served = purser_server::serve(
         listener,
         app,
         purser,
         &http,
         purser_server::shutdown_signal(),
     )
-    .await?;
+    .await;
+    if let Some(watcher) = watcher {
+        watcher.abort();
+    }
+    served?;
     Ok(())
 }
 

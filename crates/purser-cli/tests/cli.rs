@@ -2,145 +2,15 @@
 //! The `purser` binary as a person runs it: `demo`, `serve` in its own process,
 //! the client commands against it, and the operator checks.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+mod common;
 
+use std::path::Path;
+use std::process::Stdio;
+
+use common::{Env, Server, as_agent, free_port};
 use purser_testkit::TestDb;
 use serde_json::Value;
 use sqlx::{AnyConnection, Connection, Executor};
-
-const PURSER: &str = env!("CARGO_BIN_EXE_purser");
-
-/// A `purser` invocation with an isolated config file and data directory.
-struct Env {
-    dir: tempfile::TempDir,
-}
-
-impl Env {
-    fn new() -> Env {
-        Env {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn config(&self) -> PathBuf {
-        self.dir.path().join("config.toml")
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(PURSER);
-        command
-            .args(args)
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", self.dir.path())
-            .env("PURSER_CONFIG", self.config())
-            .env("PURSER_DATA_DIR", self.dir.path().join("data"))
-            .stdin(Stdio::null());
-        command
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.command(args).output().unwrap()
-    }
-
-    /// Runs a command that must succeed and returns its stdout.
-    fn ok(&self, args: &[&str]) -> String {
-        let output = self.run(args);
-        assert!(
-            output.status.success(),
-            "purser {args:?} failed:\n{}\n{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8(output.stdout).unwrap()
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        let mut with_json = vec!["--json"];
-        with_json.extend_from_slice(args);
-        serde_json::from_str(&self.ok(&with_json)).unwrap()
-    }
-}
-
-/// A `purser serve` process.
-struct Server {
-    child: Child,
-    base: String,
-    log: PathBuf,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-impl Server {
-    fn start(env: &Env, extra: &[&str], vars: &[(&str, &str)]) -> Server {
-        let port = free_port();
-        let listen = format!("127.0.0.1:{port}");
-        let log = env.dir.path().join(format!("serve-{port}.log"));
-        let mut args = vec!["serve", "--listen", &listen, "--log-format", "json"];
-        args.extend_from_slice(extra);
-        let mut command = env.command(&args);
-        command
-            .envs(vars.iter().copied())
-            .env("PURSER_LOG", "debug");
-        command
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap());
-        let child = command.spawn().unwrap();
-        let server = Server {
-            child,
-            base: format!("http://{listen}"),
-            log,
-        };
-        server.wait_ready();
-        server
-    }
-
-    fn wait_ready(&self) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Ok(mut stream) =
-                std::net::TcpStream::connect(self.base.trim_start_matches("http://"))
-            {
-                use std::io::{Read, Write};
-                let _ = stream.write_all(b"GET /healthz HTTP/1.0\r\n\r\n");
-                let mut reply = String::new();
-                let _ = stream.read_to_string(&mut reply);
-                if reply.starts_with("HTTP/1.0 200") || reply.starts_with("HTTP/1.1 200") {
-                    return;
-                }
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!(
-            "server did not become ready:\n{}",
-            std::fs::read_to_string(&self.log).unwrap_or_default()
-        );
-    }
-
-    /// SIGTERM, then wait: the server must exit cleanly.
-    fn stop(mut self) -> String {
-        let pid = self.child.id().to_string();
-        assert!(
-            Command::new("kill")
-                .args(["-TERM", &pid])
-                .status()
-                .unwrap()
-                .success()
-        );
-        let status = self.child.wait().unwrap();
-        let log = std::fs::read_to_string(&self.log).unwrap();
-        assert!(status.success(), "serve exited with {status}:\n{log}");
-        log
-    }
-}
 
 #[test]
 fn demo_tells_the_story_and_exits_zero() {
@@ -429,21 +299,6 @@ fn bench_authorize_reports_each_client_count() {
 
 /// Runs `purser` as an agent (its JWT in PURSER_TOKEN) and returns the JSON answer,
 /// whether the command succeeded or not.
-fn as_agent(env: &Env, jwt: &str, args: &[&str]) -> (bool, Value) {
-    let mut with_json = vec!["--json"];
-    with_json.extend_from_slice(args);
-    let output = env
-        .command(&with_json)
-        .env("PURSER_TOKEN", jwt)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&output.stdout).to_string();
-    (
-        output.status.success(),
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
-}
-
 /// Every mandate, payment, approval, payout and policy command, as an owner and an
 /// agent would type them.
 #[test]

@@ -290,5 +290,6 @@ pub const fn transfer_action(kind: TransferKind) -> &'static str {
         TransferKind::Reserve => "ledger.reserve",
         TransferKind::Release => "ledger.release",
         TransferKind::Payment => "ledger.payment",
+        TransferKind::Deposit => "wallet.deposit",
     }
 }

@@ -7,6 +7,7 @@
 //! store, which applies it durably with its audit record. Knows no HTTP or JSON.
 
 pub mod auth;
+mod deposits;
 mod error;
 mod facilitator;
 mod idempotency;
@@ -15,6 +16,7 @@ mod mandates;
 mod payments;
 mod payouts;
 mod wallets;
+mod x402;
 
 use std::sync::Arc;
 
@@ -25,6 +27,7 @@ use purser_store::Store;
 use purser_types::{AgentId, Secret};
 
 pub use auth::{AgentToken, Jwk, Principal};
+pub use deposits::Reconciliation;
 pub use error::{ServiceError, denial_message};
 pub use idempotency::{IDEMPOTENCY_KEY_MAX_LEN, IdempotencyKey};
 pub use mandates::{MandateReview, MandateView};
@@ -36,6 +39,7 @@ pub use purser_store::Page;
 pub use wallets::{
     AgentRegistered, NAME_MAX_CHARS, Replayable, SANDBOX_FUNDING_MAX, WalletCreated, WalletView,
 };
+pub use x402::{MAX_VALIDITY_SECS, X402Answer, X402Outcome, X402PayRequest, X402Signed, nonce_of};
 
 /// Settings of the service layer.
 #[derive(Debug, Clone)]
@@ -52,6 +56,9 @@ pub struct ServiceConfig {
     /// The chain wallets live on, if any; without one, Purser runs on its internal
     /// ledger alone.
     pub chain: Option<Arc<ChainClient>>,
+    /// The first block the deposit scanner reads (the devnet token's deploy block;
+    /// on public networks, the block Purser was first started at).
+    pub chain_start_block: u64,
 }
 
 impl Default for ServiceConfig {
@@ -62,6 +69,7 @@ impl Default for ServiceConfig {
             agent_token_ttl_secs: 600,
             approval_ttl_secs: 600,
             chain: None,
+            chain_start_block: 0,
         }
     }
 }
@@ -216,5 +224,34 @@ impl Purser {
         self.inner
             .tokens
             .issue(agent.id, agent.wallet_id, self.inner.clock.now())
+    }
+}
+
+impl Purser {
+    /// Keeps the wallets in step with the chain until `stop` resolves: records new
+    /// deposits and follows open x402 payments to their end, every `every`.
+    pub async fn watch_chain(
+        &self,
+        every: std::time::Duration,
+        stop: impl std::future::Future<Output = ()>,
+    ) {
+        if self.inner.config.chain.is_none() {
+            return;
+        }
+        tokio::pin!(stop);
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = &mut stop => return,
+                _ = tick.tick() => {}
+            }
+            if let Err(e) = self.scan_deposits().await {
+                tracing::warn!(error = %e, "deposit scan failed; retrying");
+            }
+            if let Err(e) = self.resolve_open_x402().await {
+                tracing::warn!(error = %e, "x402 resolution failed; retrying");
+            }
+        }
     }
 }

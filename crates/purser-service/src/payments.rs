@@ -183,6 +183,7 @@ impl Purser {
         key: &IdempotencyKey,
     ) -> Result<Replayable<Reservation>, ServiceError> {
         let reservation = self.reservation(principal, id).await?;
+        self.refuse_chain_payment(id).await?;
         let destination = match &settlement {
             Some(_) => {
                 AccountId::system(purser_types::AccountKind::ExternalPayouts, Currency::Usdc)
@@ -236,6 +237,7 @@ impl Purser {
         let reason = validate_purpose(reason)?;
         // Whose hold it is never changes, so checking before the write is enough.
         self.reservation(principal, reservation).await?;
+        self.refuse_chain_payment(reservation).await?;
         let change = Change::Release {
             wallet: principal.wallet(),
             reservation,
@@ -251,6 +253,17 @@ impl Purser {
             value: reservation,
             replayed,
         })
+    }
+
+    /// An x402 payment signed on a chain ends as the chain says: a hand-made commit
+    /// or release could free funds an authorization still out there may spend.
+    async fn refuse_chain_payment(&self, id: ReservationId) -> Result<(), ServiceError> {
+        if self.is_chain_payment(id).await? {
+            return Err(ServiceError::InvalidState(
+                "this reservation backs a signed x402 authorization: it is committed or released as the chain decides (report the outcome at POST /api/payments/x402/{reservationId}/result)",
+            ));
+        }
+        Ok(())
     }
 
     /// A reservation: for its wallet's owner, or the agent that holds it.

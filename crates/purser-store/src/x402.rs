@@ -320,3 +320,28 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 }
+
+impl Store {
+    /// Every wallet's id and address, for the deposit scanner.
+    pub async fn wallet_addresses(&self) -> Result<Vec<(WalletId, String)>, StoreError> {
+        let rows = sqlx::query("SELECT id, address FROM wallets ORDER BY id")
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter()
+            .map(|row| Ok((parsed(row, "id")?, row.try_get("address")?)))
+            .collect()
+    }
+
+    /// Sets a metadata value (the deposit scanner's cursor).
+    pub async fn meta_set(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO meta (key, value) VALUES ($1, $2) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(key)
+        .bind(value)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+}

@@ -173,16 +173,19 @@ pub enum AccountKind {
     ExternalPayouts,
     /// Fees collected by the operator.
     Fees,
+    /// Where on-chain deposits come from: runs negative by what wallets received on chain.
+    ChainDeposits,
 }
 
 impl AccountKind {
     /// Every kind.
-    pub const ALL: [AccountKind; 5] = [
+    pub const ALL: [AccountKind; 6] = [
         AccountKind::Available,
         AccountKind::Reserved,
         AccountKind::SandboxOnramp,
         AccountKind::ExternalPayouts,
         AccountKind::Fees,
+        AccountKind::ChainDeposits,
     ];
 
     /// The stable storage spelling.
@@ -193,6 +196,7 @@ impl AccountKind {
             AccountKind::SandboxOnramp => "sandbox_onramp",
             AccountKind::ExternalPayouts => "external_payouts",
             AccountKind::Fees => "fees",
+            AccountKind::ChainDeposits => "chain_deposits",
         }
     }
 
@@ -204,7 +208,10 @@ impl AccountKind {
     /// Sources of money (on-ramps) run negative by what they have issued; every other
     /// account, wallets above all, must stay at or above zero.
     pub const fn may_go_negative(self) -> bool {
-        matches!(self, AccountKind::SandboxOnramp)
+        matches!(
+            self,
+            AccountKind::SandboxOnramp | AccountKind::ChainDeposits
+        )
     }
 }
 
@@ -347,16 +354,19 @@ pub enum TransferKind {
     Release,
     /// A held payment made (reserved → payee).
     Payment,
+    /// USDC that arrived at a wallet's address on chain.
+    Deposit,
 }
 
 impl TransferKind {
     /// Every kind.
-    pub const ALL: [TransferKind; 5] = [
+    pub const ALL: [TransferKind; 6] = [
         TransferKind::SandboxFunding,
         TransferKind::Adjustment,
         TransferKind::Reserve,
         TransferKind::Release,
         TransferKind::Payment,
+        TransferKind::Deposit,
     ];
 
     /// The stable storage spelling.
@@ -367,6 +377,7 @@ impl TransferKind {
             TransferKind::Reserve => "reserve",
             TransferKind::Release => "release",
             TransferKind::Payment => "payment",
+            TransferKind::Deposit => "deposit",
         }
     }
 }

@@ -1,8 +1,10 @@
 //! Request and response bodies that are not domain records themselves.
 
 mod payments;
+mod x402;
 
 pub use payments::*;
+pub use x402::*;
 
 use purser_service::{AgentRegistered, WalletCreated, WalletView};
 use purser_types::{

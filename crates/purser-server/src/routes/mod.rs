@@ -7,6 +7,7 @@ pub(crate) mod pages;
 pub(crate) mod payments;
 pub(crate) mod system;
 pub(crate) mod wallets;
+pub(crate) mod x402;
 
 use axum::Json;
 use axum::http::{HeaderName, HeaderValue, StatusCode};
@@ -65,6 +66,8 @@ pub(crate) fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(payments::get_policy, payments::put_policy))
         .routes(routes!(payments::create_payout, payments::list_payouts))
         .routes(routes!(payments::get_payout))
+        .routes(routes!(x402::pay))
+        .routes(routes!(x402::report))
         .routes(routes!(facilitator::verify))
         .routes(routes!(facilitator::settle))
         .routes(routes!(facilitator::supported))

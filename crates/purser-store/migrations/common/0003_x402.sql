@@ -52,3 +52,7 @@ CREATE TABLE chain_deposits (
     created_at_ms  BIGINT NOT NULL,
     PRIMARY KEY (network, tx_hash, log_index)
 );
+
+-- Where on-chain deposits come from (it runs negative by what wallets received).
+INSERT INTO accounts (id, wallet_id, kind, currency, balance) VALUES
+    ('system/chain_deposits/USDC', NULL, 'chain_deposits', 'USDC', 0);

@@ -11,7 +11,7 @@ use purser_types::{AccountId, AccountKind, Actor, Currency, TransferId, Usdc, Wa
 
 use crate::idempotency::{IdempotencyKey, idempotency};
 use crate::ids::new_id_bytes;
-use crate::{Purser, ServiceError};
+use crate::{Purser, ServiceError, chain_unavailable};
 
 /// The largest block range one scan asks the node for.
 const MAX_SCAN_BLOCKS: u64 = 5_000;
@@ -36,28 +36,16 @@ pub struct Reconciliation {
 
 impl Purser {
     fn cursor_key(&self) -> Result<String, ServiceError> {
-        let chain = self
-            .inner
-            .config
-            .chain
-            .as_deref()
-            .ok_or(ServiceError::ChainNotConfigured)?;
+        let chain = self.chain()?;
         Ok(format!("chain_cursor/{}", chain.network().caip2()))
     }
 
     /// Scans new blocks for USDC transfers to wallets and records each as a deposit.
     /// Returns how many were recorded.
     pub async fn scan_deposits(&self) -> Result<usize, ServiceError> {
-        let chain = self
-            .inner
-            .config
-            .chain
-            .as_deref()
-            .ok_or(ServiceError::ChainNotConfigured)?;
-        let unavailable =
-            |e: purser_chain::client::ChainError| ServiceError::ChainUnavailable(e.to_string());
+        let chain = self.chain()?;
         let key = self.cursor_key()?;
-        let latest = chain.block_number().await.map_err(unavailable)?;
+        let latest = chain.block_number().await.map_err(chain_unavailable)?;
         let next = match self.inner.store.meta(&key).await? {
             Some(cursor) => cursor.parse::<u64>().unwrap_or_default().saturating_add(1),
             // On a public network, start where the chain is at first start.
@@ -80,7 +68,7 @@ impl Purser {
         let logs = chain
             .transfers_to(&addresses, next, to_block)
             .await
-            .map_err(unavailable)?;
+            .map_err(chain_unavailable)?;
         let mut recorded = 0;
         for log in logs {
             let (Some(wallet), Ok(amount)) = (
@@ -145,21 +133,13 @@ impl Purser {
     /// chain. Reserved funds of payments settled on chain but not yet reported show
     /// as a difference until the resolver commits them.
     pub async fn reconcile(&self) -> Result<Vec<Reconciliation>, ServiceError> {
-        let chain = self
-            .inner
-            .config
-            .chain
-            .as_deref()
-            .ok_or(ServiceError::ChainNotConfigured)?;
+        let chain = self.chain()?;
         let mut report = Vec::new();
         for (wallet, address) in self.inner.store.wallet_addresses().await? {
             let parsed: Address = address
                 .parse()
                 .map_err(|_| crate::wallets::corrupt("wallet address"))?;
-            let on_chain = chain
-                .balance_of(parsed)
-                .await
-                .map_err(|e| ServiceError::ChainUnavailable(e.to_string()))?;
+            let on_chain = chain.balance_of(parsed).await.map_err(chain_unavailable)?;
             let chain_amount = u64::try_from(on_chain)
                 .ok()
                 .and_then(|v| Usdc::from_atomic(v).ok())

@@ -27,6 +27,10 @@ fn invalid_of(e: Invalid) -> (Reason, String, Option<String>) {
 
 type Rejection = (Reason, String, Option<String>);
 
+fn parse(body: &Value) -> Result<FacilitatorRequest, Rejection> {
+    FacilitatorRequest::from_json(body).map_err(|e| (e.reason, e.message, None))
+}
+
 fn settle_failure(
     network: &str,
     (reason, message, payer): Rejection,
@@ -49,14 +53,6 @@ fn counted(endpoint: &'static str, result: &str) {
 }
 
 impl Purser {
-    fn chain(&self) -> Result<&ChainClient, ServiceError> {
-        self.inner
-            .config
-            .chain
-            .as_deref()
-            .ok_or(ServiceError::ChainNotConfigured)
-    }
-
     /// What this facilitator settles: `exact` on its network, v2 (and v1 where the
     /// network has a v1 name).
     pub fn facilitator_supported(&self) -> Result<SupportedResponse, ServiceError> {
@@ -86,8 +82,12 @@ impl Purser {
     /// `/verify`: every check of the reference, the chain's included.
     pub async fn facilitator_verify(&self, body: &Value) -> Result<VerifyResponse, ServiceError> {
         let chain = self.chain()?;
-        let answer = match self.verify_payment(chain, body).await {
-            Ok((_, checked)) => VerifyResponse::valid(checked.authorization.from.to_checksum(None)),
+        let verified = match parse(body) {
+            Ok(request) => self.verify_payment(chain, &request).await,
+            Err(rejection) => Err(rejection),
+        };
+        let answer = match verified {
+            Ok(checked) => VerifyResponse::valid(checked.authorization.from.to_checksum(None)),
             Err((reason, message, payer)) => VerifyResponse::invalid(reason, message, payer),
         };
         counted(
@@ -100,15 +100,12 @@ impl Purser {
     async fn verify_payment(
         &self,
         chain: &ChainClient,
-        body: &Value,
-    ) -> Result<(FacilitatorRequest, CheckedPayment), Rejection> {
-        let request =
-            FacilitatorRequest::from_json(body).map_err(|e| (e.reason, e.message, None))?;
+        request: &FacilitatorRequest,
+    ) -> Result<CheckedPayment, Rejection> {
         let now_secs = u64::try_from(self.inner.clock.now().millis() / 1000).unwrap_or_default();
-        let checked = exact::check(&request, chain.network(), now_secs).map_err(invalid_of)?;
-        self.check_on_chain(chain, &checked, Reason::UnexpectedVerifyError)
-            .await?;
-        Ok((request, checked))
+        let checked = exact::check(request, chain.network(), now_secs).map_err(invalid_of)?;
+        self.check_on_chain(chain, &checked).await?;
+        Ok(checked)
     }
 
     /// The chain's part of verification: nonce unused, balance, simulation — asked
@@ -117,7 +114,6 @@ impl Purser {
         &self,
         chain: &ChainClient,
         checked: &CheckedPayment,
-        unavailable: Reason,
     ) -> Result<(), Rejection> {
         let a = &checked.authorization;
         let payer = Some(a.from.to_checksum(None));
@@ -126,7 +122,7 @@ impl Purser {
             chain.balance_of(a.from),
             chain.simulate_transfer(a, &checked.signature),
         );
-        let down = |e: ChainError| (unavailable, e.to_string(), payer.clone());
+        let down = |e: ChainError| (Reason::UnexpectedVerifyError, e.to_string(), payer.clone());
         if used.map_err(down)? {
             return Err((
                 Reason::NonceAlreadyUsed,
@@ -170,11 +166,15 @@ impl Purser {
     ) -> SettleResponse {
         // A payment settled (or sent) before answers from its record, whatever the
         // chain now says about its nonce.
-        if let Some(existing) = self.existing_settlement(body, network).await {
+        let request = match parse(body) {
+            Ok(request) => request,
+            Err(rejection) => return settle_failure(network, rejection, None),
+        };
+        if let Some(existing) = self.existing_settlement(&request, network).await {
             return self.resume_settlement(chain, existing).await;
         }
-        let (request, checked) = match self.verify_payment(chain, body).await {
-            Ok(ok) => ok,
+        let checked = match self.verify_payment(chain, &request).await {
+            Ok(checked) => checked,
             Err(rejection) => return settle_failure(network, rejection, None),
         };
         let a = checked.authorization;
@@ -229,8 +229,11 @@ impl Purser {
         self.await_receipt(chain, sent, tx_hash).await
     }
 
-    async fn existing_settlement(&self, body: &Value, network: &str) -> Option<Settlement> {
-        let request = FacilitatorRequest::from_json(body).ok()?;
+    async fn existing_settlement(
+        &self,
+        request: &FacilitatorRequest,
+        network: &str,
+    ) -> Option<Settlement> {
         let authorization = &request.payment.payload.authorization;
         let payer = authorization
             .from

@@ -20,7 +20,7 @@ mod x402;
 
 use std::sync::Arc;
 
-use purser_chain::client::ChainClient;
+use purser_chain::client::{ChainClient, ChainError};
 use purser_core::Clock;
 use purser_signer::{MasterKey, TokenSigningKey};
 use purser_store::Store;
@@ -228,6 +228,15 @@ impl Purser {
 }
 
 impl Purser {
+    /// The chain wallets live on; `chain_not_configured` without one.
+    pub(crate) fn chain(&self) -> Result<&ChainClient, ServiceError> {
+        self.inner
+            .config
+            .chain
+            .as_deref()
+            .ok_or(ServiceError::ChainNotConfigured)
+    }
+
     /// Keeps the wallets in step with the chain until `stop` resolves: records new
     /// deposits and follows open x402 payments to their end, every `every`.
     pub async fn watch_chain(
@@ -254,4 +263,9 @@ impl Purser {
             }
         }
     }
+}
+
+/// A chain call that failed: the node is down or slow, or refused; nothing was paid.
+pub(crate) fn chain_unavailable(error: ChainError) -> ServiceError {
+    ServiceError::ChainUnavailable(error.to_string())
 }

@@ -5,7 +5,7 @@ use purser_chain::mandate::{digest_hex, mandate_digest, verify};
 use purser_core::change::{Change, Outcome};
 use purser_core::host::normalize_host;
 use purser_core::mandate::{MandateDraft, check_covers, status_at, validate_draft};
-use purser_signer::{WalletKey, random_bytes};
+use purser_signer::random_bytes;
 use purser_store::{MandateFilter, Page, WriteRequest};
 use purser_types::{
     Hash32, Mandate, MandateId, MandateSignature, MandateStatus, SignedMandate, UnixMs, Usdc,
@@ -169,24 +169,14 @@ impl Purser {
         wallet: WalletId,
         mandate: &Mandate,
     ) -> Result<MandateSignature, ServiceError> {
-        let store = &self.inner.store;
-        let record = store.wallet(wallet).await?.ok_or(ServiceError::NotFound)?;
-        let sealed = store
-            .sealed_wallet_key(wallet)
-            .await?
-            .ok_or(ServiceError::NotFound)?;
-        let key = WalletKey::unseal(&self.inner.master, &sealed, &wallet.to_string())?;
-        let digest = mandate_digest(
-            &record.address,
-            mandate.agent_id,
-            &mandate.terms,
-            &mandate.nonce,
-        )
-        .map_err(|e| ServiceError::InvalidRequest(e.to_string()))?;
+        let (key, address) = self.wallet_key(wallet).await?;
+        let signer = address.to_checksum(None);
+        let digest = mandate_digest(&signer, mandate.agent_id, &mandate.terms, &mandate.nonce)
+            .map_err(|e| ServiceError::InvalidRequest(e.to_string()))?;
         Ok(MandateSignature {
             mandate_hash: digest_hex(&digest),
             signature: key.sign_digest(&digest)?,
-            signer: record.address,
+            signer,
             signed_at: self.inner.clock.now(),
         })
     }

@@ -28,7 +28,7 @@ use crate::auth::Principal;
 use crate::idempotency::IdempotencyKey;
 use crate::payments::PaymentIntent;
 use crate::wallets::{Replayable, corrupt};
-use crate::{Purser, ServiceError};
+use crate::{Purser, ServiceError, chain_unavailable};
 
 /// Longest validity Purser signs an authorization for, whatever the server asks:
 /// a signed, unused authorization keeps its funds reserved until it expires.
@@ -143,33 +143,11 @@ pub fn nonce_of(reservation: ReservationId) -> B256 {
     keccak256(format!("purser/x402/{reservation}").as_bytes())
 }
 
-fn host_of(url: &str) -> Result<String, ServiceError> {
-    let parsed =
-        url::Url::parse(url).map_err(|e| ServiceError::InvalidRequest(format!("url: {e}")))?;
-    if !matches!(parsed.scheme(), "http" | "https") {
-        return Err(ServiceError::InvalidRequest(
-            "url must be http or https".into(),
-        ));
-    }
-    let host = parsed
-        .host_str()
-        .ok_or_else(|| ServiceError::InvalidRequest("url has no host".into()))?;
-    Ok(match parsed.port() {
-        Some(port) => format!("{host}:{port}"),
-        None => host.to_owned(),
-    })
-}
-
 impl Purser {
-    fn chain_client(&self) -> Result<&ChainClient, ServiceError> {
-        self.inner
-            .config
-            .chain
-            .as_deref()
-            .ok_or(ServiceError::ChainNotConfigured)
-    }
-
-    async fn wallet_key(&self, wallet: WalletId) -> Result<(WalletKey, Address), ServiceError> {
+    pub(crate) async fn wallet_key(
+        &self,
+        wallet: WalletId,
+    ) -> Result<(WalletKey, Address), ServiceError> {
         let store = &self.inner.store;
         let sealed = store
             .sealed_wallet_key(wallet)
@@ -189,7 +167,7 @@ impl Purser {
         request: &X402PayRequest,
         key: &IdempotencyKey,
     ) -> Result<Replayable<X402Answer>, ServiceError> {
-        let chain = self.chain_client()?;
+        let chain = self.chain()?;
         let required = read_payment_required(&request.payment_required)?;
         let requirement = choose(chain, &required)?;
         if let Some(max) = request.max_amount
@@ -202,7 +180,9 @@ impl Purser {
         }
         let intent = PaymentIntent {
             amount: requirement.amount,
-            payee_host: Some(host_of(&request.url)?),
+            // The URL itself: the path normalizes it to its host (and refuses
+            // userinfo and other disguises) like any payee host.
+            payee_host: Some(request.url.clone()),
             payee_address: Some(requirement.pay_to.clone()),
             purpose: request.purpose.clone(),
             kind: PaymentKind::X402,
@@ -352,14 +332,13 @@ impl Purser {
         if payment.status != X402PaymentStatus::Signed || held.status != ReservationStatus::Held {
             return self.outcome_of(held.id).await;
         }
-        let chain = self.chain_client()?;
+        let chain = self.chain()?;
         let payer: Address = payment.payer.parse().map_err(|_| corrupt("x402 payer"))?;
         let nonce = nonce_of(held.id);
-        let unavailable = |e: ChainError| ServiceError::ChainUnavailable(e.to_string());
         if chain
             .authorization_used(payer, nonce)
             .await
-            .map_err(unavailable)?
+            .map_err(chain_unavailable)?
         {
             return self.settle_x402(held, &payment, claimed_tx).await;
         }
@@ -381,7 +360,7 @@ impl Purser {
                 let receipt = chain
                     .wait_receipt(tx, chain.timeouts().receipt)
                     .await
-                    .map_err(unavailable)?;
+                    .map_err(chain_unavailable)?;
                 if receipt.is_some_and(|r| r.status()) {
                     return self
                         .fail_x402(
@@ -394,12 +373,12 @@ impl Purser {
             }
             // Reverted: the payee used it meanwhile; the state check below decides.
             Err(ChainError::Reverted(_)) => {}
-            Err(e) => return Err(unavailable(e)),
+            Err(e) => return Err(chain_unavailable(e)),
         }
         if chain
             .authorization_used(payer, nonce)
             .await
-            .map_err(unavailable)?
+            .map_err(chain_unavailable)?
         {
             return self.settle_x402(held, &payment, claimed_tx).await;
         }

@@ -7,7 +7,7 @@ mod common;
 use std::path::Path;
 use std::process::Stdio;
 
-use common::{Env, Server, as_agent, free_port};
+use common::{AddedAgent, Env, Server, add_agent, as_agent, free_port};
 use purser_testkit::TestDb;
 use serde_json::Value;
 use sqlx::{AnyConnection, Connection, Executor};
@@ -72,20 +72,11 @@ fn serve_and_client_commands_on_sqlite() {
         env.json(&["wallet", "balance"])["balances"]["available"],
         "100"
     );
-    let added = env.json(&["agent", "add", "--name", "bot"]);
-    let agent = added["agent"]["id"].as_str().unwrap().to_owned();
-    let credential = added["credential"].as_str().unwrap().to_owned();
-    let jwt = env
-        .ok(&[
-            "agent",
-            "token",
-            "--agent-id",
-            &agent,
-            "--credential",
-            &credential,
-        ])
-        .trim()
-        .to_owned();
+    let AddedAgent {
+        id: agent,
+        credential,
+        jwt,
+    } = add_agent(&env, "bot");
     assert_eq!(jwt.split('.').count(), 3);
 
     // The agent acts through PURSER_TOKEN, or through its credential and Agent ID.
@@ -327,20 +318,7 @@ fn mandate_commands_tell_the_whole_story() {
         ])
     };
     let merchant_address = merchant["wallet"]["address"].as_str().unwrap().to_owned();
-    let added = env.json(&["agent", "add", "--name", "bot"]);
-    let agent = added["agent"]["id"].as_str().unwrap().to_owned();
-    let credential = added["credential"].as_str().unwrap().to_owned();
-    let jwt = env
-        .ok(&[
-            "agent",
-            "token",
-            "--agent-id",
-            &agent,
-            "--credential",
-            &credential,
-        ])
-        .trim()
-        .to_owned();
+    let jwt = add_agent(&env, "bot").jwt;
 
     let (ok, drafted) = as_agent(
         &env,
@@ -544,20 +522,7 @@ fn two_server_processes_never_overspend_a_mandate() {
         &first.base,
     ]);
     env.ok(&["wallet", "fund", "--amount", "20"]);
-    let added = env.json(&["agent", "add", "--name", "racer"]);
-    let agent = added["agent"]["id"].as_str().unwrap().to_owned();
-    let credential = added["credential"].as_str().unwrap().to_owned();
-    let jwt = env
-        .ok(&[
-            "agent",
-            "token",
-            "--agent-id",
-            &agent,
-            "--credential",
-            &credential,
-        ])
-        .trim()
-        .to_owned();
+    let jwt = add_agent(&env, "racer").jwt;
     let (_, drafted) = as_agent(
         &env,
         &jwt,

@@ -17,7 +17,7 @@ use purser_chain::client::{ChainClient, Timeouts};
 use purser_chain::devnet::{DEV_KEYS, Devnet, mint};
 use serde_json::Value;
 
-use common::{Env, Server, as_agent};
+use common::{Env, Server, add_agent, as_agent};
 
 const PRICE: u64 = 10_000;
 
@@ -141,20 +141,7 @@ async fn world() -> World {
         );
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    let added = env.json(&["agent", "add", "--name", "bot"]);
-    let agent = added["agent"]["id"].as_str().unwrap().to_owned();
-    let credential = added["credential"].as_str().unwrap().to_owned();
-    let jwt = env
-        .ok(&[
-            "agent",
-            "token",
-            "--agent-id",
-            &agent,
-            "--credential",
-            &credential,
-        ])
-        .trim()
-        .to_owned();
+    let jwt = add_agent(&env, "bot").jwt;
     let (ok, drafted) = as_agent(
         &env,
         &jwt,

@@ -161,3 +161,33 @@ pub fn as_agent(env: &Env, jwt: &str, args: &[&str]) -> (bool, Value) {
         serde_json::from_str(&text).unwrap_or(Value::String(text)),
     )
 }
+
+/// An agent registered with `purser agent add`, and a JWT from `purser agent token`.
+pub struct AddedAgent {
+    pub id: String,
+    pub credential: String,
+    pub jwt: String,
+}
+
+/// Registers an agent on the env's wallet (as its owner) and exchanges its credential.
+pub fn add_agent(env: &Env, name: &str) -> AddedAgent {
+    let added = env.json(&["agent", "add", "--name", name]);
+    let id = added["agent"]["id"].as_str().unwrap().to_owned();
+    let credential = added["credential"].as_str().unwrap().to_owned();
+    let jwt = env
+        .ok(&[
+            "agent",
+            "token",
+            "--agent-id",
+            &id,
+            "--credential",
+            &credential,
+        ])
+        .trim()
+        .to_owned();
+    AddedAgent {
+        id,
+        credential,
+        jwt,
+    }
+}

@@ -379,3 +379,167 @@ async fn without_a_chain_the_facilitator_says_so() {
         .await
         .assert_error(StatusCode::CONFLICT, "chain_not_configured");
 }
+
+/// The buyer side on the same chain: bad input gets its code and holds nothing; a
+/// signature comes only with a reservation, replays sign the same thing, the generic
+/// release is refused, and a reported failure cancels the authorization on chain
+/// before the funds come back.
+#[tokio::test]
+async fn the_buyer_signs_only_what_the_path_reserved_and_the_chain_ends_it() {
+    use common::fresh_key;
+    use purser_types::x402::{PaymentPayload, encode_header};
+
+    let f = fixture().await;
+    let s = &f.server;
+    let (wallet, owner) = s.wallet("Ops", "1").await;
+    let (_, _, jwt) = s.agent(&wallet, &owner, "bot").await;
+    let drafted = s
+        .post(
+            "/api/mandates",
+            Some(&jwt),
+            &fresh_key(),
+            json!({"description": "paid APIs", "limitAmount": "0.1", "hostAllowlist": ["api.example"]}),
+        )
+        .await;
+    assert_eq!(drafted.status, StatusCode::CREATED, "{:?}", drafted.body);
+    let mandate = drafted.body["mandateId"].as_str().unwrap();
+    let approve = format!("/api/mandates/{mandate}/approve");
+    assert_eq!(
+        s.post(&approve, Some(&owner), &fresh_key(), json!({}))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let address: Address = s
+        .get(&format!("/api/wallets/{wallet}"), Some(&owner))
+        .await
+        .body["wallet"]["address"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+
+    let required = |requirement: Value| {
+        encode_header(&json!({"x402Version": 2, "resource": {"url": "https://api.example/paid"}, "accepts": [requirement]}))
+            .unwrap()
+    };
+    let bearer: &str = &jwt;
+    let pay = |header: String, url: &str, key: String, extra: Value| {
+        let mut body = json!({"paymentRequired": header, "url": url, "purpose": "a paid call"});
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        async move { s.post("/api/payments/x402", Some(bearer), &key, body).await }
+    };
+    let url = "https://api.example/paid";
+    pay("%%%".into(), url, fresh_key(), json!({}))
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, "invalid_payment_required");
+    let mut elsewhere = f.requirement();
+    elsewhere["network"] = json!("eip155:8453");
+    pay(required(elsewhere), url, fresh_key(), json!({}))
+        .await
+        .assert_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "no_acceptable_requirement",
+        );
+    pay(
+        required(f.requirement()),
+        url,
+        fresh_key(),
+        json!({"maxAmount": "0.001"}),
+    )
+    .await
+    .assert_error(StatusCode::UNPROCESSABLE_ENTITY, "amount_above_max");
+    // Off the mandate's hosts: no signature, only the owner's approval to ask for.
+    let off_mission = pay(
+        required(f.requirement()),
+        "https://evil.example/paid",
+        fresh_key(),
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        off_mission.status,
+        StatusCode::ACCEPTED,
+        "{:?}",
+        off_mission.body
+    );
+    assert_eq!(off_mission.body["result"], "approval_required");
+    assert!(off_mission.body["headerValue"].is_null());
+    assert!(
+        off_mission.body["approvalUrl"]
+            .as_str()
+            .unwrap()
+            .ends_with("/review")
+    );
+    pay(
+        required(f.requirement()),
+        "https://user@api.example/paid",
+        fresh_key(),
+        json!({}),
+    )
+    .await
+    .assert_error(StatusCode::BAD_REQUEST, "invalid_request");
+    assert_eq!(
+        s.available(&wallet, &owner).await,
+        "1",
+        "refusals hold nothing"
+    );
+
+    let key = fresh_key();
+    let signed = pay(required(f.requirement()), url, key.clone(), json!({})).await;
+    assert_eq!(signed.status, StatusCode::CREATED, "{:?}", signed.body);
+    assert_eq!(signed.body["headerName"], "PAYMENT-SIGNATURE");
+    let replayed = pay(required(f.requirement()), url, key, json!({})).await;
+    assert!(replayed.replayed);
+    assert_eq!(replayed.body["headerValue"], signed.body["headerValue"]);
+    let payment =
+        PaymentPayload::from_header(signed.body["headerValue"].as_str().unwrap()).unwrap();
+    let authorization = Authorization::from_wire(&payment.payload.authorization).unwrap();
+    assert_eq!((authorization.from, authorization.to), (address, f.pay_to));
+    assert_eq!(authorization.value, U256::from(PRICE));
+    assert_eq!(payment.accepted, Some(f.requirement()));
+    assert_eq!(s.available(&wallet, &owner).await, "0.99");
+
+    let reservation = signed.body["reservation"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    s.post(
+        &format!("/api/reservations/{reservation}/release"),
+        Some(&jwt),
+        &fresh_key(),
+        json!({"reason": "by hand"}),
+    )
+    .await
+    .assert_error(StatusCode::CONFLICT, "invalid_state");
+    let report = format!("/api/payments/x402/{reservation}/result");
+    let failed = s
+        .call(
+            reqwest::Method::POST,
+            &report,
+            Some(&jwt),
+            None,
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(failed.status, StatusCode::OK, "{:?}", failed.body);
+    assert_eq!(failed.body["status"], "failed");
+    assert_eq!(failed.body["reservation"]["status"], "released");
+    assert!(
+        f.chain
+            .authorization_used(address, authorization.nonce)
+            .await
+            .unwrap(),
+        "canceled on chain first"
+    );
+    assert_eq!(s.available(&wallet, &owner).await, "1");
+    // The canceled authorization can no longer move money.
+    let settle = json!({"x402Version": 2, "paymentPayload": payment.raw, "paymentRequirements": f.requirement()});
+    assert_eq!(
+        f.call("/facilitator/settle", settle).await["success"],
+        false
+    );
+    assert_eq!(f.balance(f.pay_to).await, 0);
+}

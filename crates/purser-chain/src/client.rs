@@ -151,7 +151,15 @@ impl ChainClient {
                     ChainError::Invalid("the relayer key is not a private key".into())
                 })?;
                 let address = signer.address();
+                // The nonce is asked of the node for every send (sends take turns
+                // under `send_lock`): a cached nonce advances even when the send
+                // then fails at gas estimation, and every later transaction would
+                // wait forever behind the gap.
                 let provider = ProviderBuilder::new()
+                    .disable_recommended_fillers()
+                    .with_gas_estimation()
+                    .with_simple_nonce_management()
+                    .fetch_chain_id()
                     .wallet(EthereumWallet::from(signer))
                     .connect_http(url)
                     .erased();

@@ -521,6 +521,9 @@ pub(crate) enum LedgerCommand {
     /// Check every ledger invariant: per-currency sums are zero, no wallet balance is
     /// negative, balances equal their transfers, transfers reference real accounts.
     Check(DbArgs),
+    /// Compare every wallet's ledger balance with its USDC on chain (after recording
+    /// every deposit); takes the server's settings, `--chain` included.
+    Reconcile(Box<ServeArgs>),
 }
 
 #[derive(Debug, Subcommand)]

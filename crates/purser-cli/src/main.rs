@@ -107,6 +107,9 @@ async fn dispatch(ctx: &mut Context, command: Command) -> Result<()> {
         Command::Payment(command) => pay::payment(ctx, command).await,
         Command::Policy(command) => pay::policy(ctx, command).await,
         Command::Ledger(LedgerCommand::Check(args)) => serve::ledger_check(ctx, &args).await,
+        Command::Ledger(LedgerCommand::Reconcile(args)) => {
+            serve::ledger_reconcile(ctx, &args).await
+        }
         Command::Audit(AuditCommand::Verify(args)) => serve::audit_verify(ctx, &args).await,
         Command::Audit(AuditCommand::List {
             limit,

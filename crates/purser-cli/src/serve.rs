@@ -76,7 +76,8 @@ pub(crate) async fn open_store(db_url: &str, max_batch: usize) -> Result<Store> 
         .context("cannot open the database")
 }
 
-pub(crate) async fn run(settings: ServeSettings) -> Result<()> {
+/// Opens the database and the chain and starts the service, as `serve` does.
+async fn start_service(settings: &ServeSettings) -> Result<Purser> {
     let master = load_master_key(&settings.master_key)?;
     let store = open_store(&settings.db_url, settings.max_batch).await?;
     let chain = match &settings.chain {
@@ -91,7 +92,11 @@ pub(crate) async fn run(settings: ServeSettings) -> Result<()> {
         chain,
         chain_start_block: settings.chain.as_ref().map_or(0, |c| c.start_block),
     };
-    let purser = Purser::start(store, master, Arc::new(SystemClock), service).await?;
+    Ok(Purser::start(store, master, Arc::new(SystemClock), service).await?)
+}
+
+pub(crate) async fn run(settings: ServeSettings) -> Result<()> {
+    let purser = start_service(&settings).await?;
     let http = ServerConfig {
         body_limit_bytes: settings.body_limit_bytes,
         request_timeout_ms: settings.request_timeout_ms,
@@ -109,22 +114,83 @@ pub(crate) async fn run(settings: ServeSettings) -> Result<()> {
         "purser is listening"
     );
     let app = purser_server::router(purser.clone(), &http);
+    let (stop_watching, stopped) = tokio::sync::oneshot::channel::<()>();
     let watcher = settings.chain.as_ref().map(|chain| {
         let (purser, every) = (purser.clone(), chain.poll);
-        tokio::spawn(async move { purser.watch_chain(every, std::future::pending()).await })
+        tokio::spawn(async move {
+            let stop = async {
+                let _ = stopped.await;
+            };
+            purser.watch_chain(every, stop).await;
+        })
     });
-    let served = purser_server::serve(
-        listener,
-        app,
-        purser,
-        &http,
-        purser_server::shutdown_signal(),
-    )
-    .await;
-    if let Some(watcher) = watcher {
-        watcher.abort();
+    // On a signal, the chain watcher finishes the round it is in (a payout being
+    // sent, say) within the grace, before the server drains and closes the store.
+    let grace = std::time::Duration::from_millis(settings.shutdown_grace_ms);
+    let shutdown = async move {
+        purser_server::shutdown_signal().await;
+        let _ = stop_watching.send(());
+        if let Some(watcher) = watcher
+            && tokio::time::timeout(grace, watcher).await.is_err()
+        {
+            tracing::warn!("the chain watcher did not finish within the shutdown grace");
+        }
+    };
+    purser_server::serve(listener, app, purser, &http, shutdown).await?;
+    Ok(())
+}
+
+/// `purser ledger reconcile`: every wallet's ledger balance beside its USDC on
+/// chain (deposits caught up first); exits non-zero when any differs.
+pub(crate) async fn ledger_reconcile(ctx: &Context, args: &crate::cli::ServeArgs) -> Result<()> {
+    let settings = config::resolve_serve(args, &ctx.config.serve)?;
+    if settings.chain.is_none() {
+        return Err(Reported(
+            "reconcile compares the ledger with a chain: give --chain (and --rpc-url)".into(),
+        )
+        .into());
     }
-    served?;
+    let purser = start_service(&settings).await?;
+    let report = purser.reconcile().await?;
+    purser.store().close().await;
+    let differing: Vec<_> = report.iter().filter(|r| !r.matches).collect();
+    let body = json!({ "ok": differing.is_empty(), "wallets": report });
+    ctx.emit(&body, || {
+        let mut lines = vec![format!(
+            "{:<38} {:<44} {:>16} {:>16} {:>12}",
+            "WALLET", "ADDRESS", "LEDGER", "CHAIN", "DIFFERENCE"
+        )];
+        for r in &report {
+            lines.push(format!(
+                "{:<38} {:<44} {:>16} {:>16} {:>12}",
+                r.wallet_id.to_string(),
+                r.address,
+                r.ledger_amount.to_string(),
+                r.chain_amount.to_string(),
+                r.difference
+            ));
+        }
+        lines.push(if differing.is_empty() {
+            format!(
+                "reconciled: {} wallet(s), ledger and chain agree",
+                report.len()
+            )
+        } else {
+            format!(
+                "{} of {} wallet(s) differ (payouts still in flight show here until they finish)",
+                differing.len(),
+                report.len()
+            )
+        });
+        lines.join("\n")
+    })?;
+    if !differing.is_empty() {
+        return Err(Reported(format!(
+            "{} wallet(s) differ from the chain",
+            differing.len()
+        ))
+        .into());
+    }
     Ok(())
 }
 

@@ -321,6 +321,37 @@ async fn reference_servers_clients_and_facilitators_interoperate_with_purser() {
 
     // The ledger agrees with the chain's view of this wallet's spending.
     assert_eq!(payments["balances"]["available"], "0.97", "{payments}");
+
+    // A payout leaves on chain; the operator's reconcile finds ledger = chain.
+    let vendor = Address::repeat_byte(0x54);
+    let (ok, paid) = as_agent(
+        &w.env,
+        &w.jwt,
+        &[
+            "payout",
+            "--to",
+            &vendor.to_checksum(None),
+            "--amount",
+            "0.02",
+            "--id",
+            "po-cli",
+        ],
+    );
+    assert!(ok, "{paid}");
+    assert_eq!(paid["status"], "succeeded", "{paid}");
+    assert_eq!(w.balance(vendor).await, 20_000);
+    let config = w.env.dir.path().join("devnet.json");
+    let reconciled = w.env.json(&[
+        "ledger",
+        "reconcile",
+        "--chain",
+        "local",
+        "--chain-config",
+        config.to_str().unwrap(),
+    ]);
+    assert_eq!(reconciled["ok"], true, "{reconciled}");
+    assert_eq!(reconciled["wallets"][0]["ledgerAmount"], "0.95");
+    assert_eq!(reconciled["wallets"][0]["chainAmount"], "0.95");
     drop((api, api_c, broken));
     w.server.stop();
 }

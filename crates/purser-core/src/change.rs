@@ -8,8 +8,8 @@
 
 use purser_types::{
     AccountId, Actor, Agent, AgentId, Approval, ApprovalId, AuditEvent, Currency, Denial, Hash32,
-    Mandate, MandateId, MandateSignature, Payout, Reservation, ReservationId, Transfer, TransferId,
-    TransferKind, UnixMs, Usdc, Wallet, WalletId, WalletPolicy,
+    Mandate, MandateId, MandateSignature, Payout, PayoutId, Reservation, ReservationId, Transfer,
+    TransferId, TransferKind, UnixMs, Usdc, Wallet, WalletId, WalletPolicy,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -167,6 +167,34 @@ pub enum Change {
         /// The payee's account on this server, for the ledger rail.
         destination: Option<AccountId>,
     },
+    /// An authorized external payout's on-chain leg ended: its reservation is
+    /// committed (the money left for the chain) or released, and the payout moves
+    /// to `succeeded` or `failed` with it, in one step.
+    FinishPayout {
+        /// The wallet.
+        wallet: WalletId,
+        /// The payout.
+        payout: PayoutId,
+        /// Its reservation.
+        reservation: ReservationId,
+        /// How the leg ended.
+        result: PayoutResult,
+    },
+}
+
+/// How an external payout's on-chain leg ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PayoutResult {
+    /// The transfer happened in this transaction.
+    Sent {
+        /// The transaction hash (or, when it cannot be found, the used authorization).
+        settlement: String,
+    },
+    /// Nothing was paid, and the signed authorization can no longer be used.
+    Failed {
+        /// Why, in words.
+        reason: String,
+    },
 }
 
 /// The result of an authorization.
@@ -261,6 +289,7 @@ impl Change {
             Change::SetPolicy { .. } => "set_policy",
             Change::RequestPayout { .. } => "request_payout",
             Change::ResumePayout { .. } => "resume_payout",
+            Change::FinishPayout { .. } => "finish_payout",
         }
     }
 }

@@ -104,6 +104,8 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
             StatusCode::UNPROCESSABLE_ENTITY
         }
         ErrorCode::ChainNotConfigured => StatusCode::CONFLICT,
+        // Only ever a payout's failure reason, never a request's answer.
+        ErrorCode::ChainTransferFailed => StatusCode::BAD_GATEWAY,
         ErrorCode::ServiceUnavailable | ErrorCode::ChainUnavailable => {
             StatusCode::SERVICE_UNAVAILABLE
         }

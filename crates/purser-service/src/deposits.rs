@@ -30,8 +30,19 @@ pub struct Reconciliation {
     pub reserved_amount: Usdc,
     /// USDC at the address on chain.
     pub chain_amount: Usdc,
+    /// Chain minus ledger, signed ("0", "+1.5", "-0.25").
+    pub difference: String,
     /// Whether they agree.
     pub matches: bool,
+}
+
+/// `chain - ledger` as a signed decimal.
+fn signed_difference(chain: Usdc, ledger: Usdc) -> String {
+    match (chain.checked_sub(ledger), ledger.checked_sub(chain)) {
+        (Some(more), _) if !more.is_zero() => format!("+{more}"),
+        (_, Some(less)) if !less.is_zero() => format!("-{less}"),
+        _ => "0".to_owned(),
+    }
 }
 
 impl Purser {
@@ -43,6 +54,24 @@ impl Purser {
     /// Scans new blocks for USDC transfers to wallets and records each as a deposit.
     /// Returns how many were recorded.
     pub async fn scan_deposits(&self) -> Result<usize, ServiceError> {
+        Ok(self.scan_deposits_once().await?.0)
+    }
+
+    /// Scans until the cursor reaches the chain's latest block; returns how many
+    /// deposits were recorded.
+    pub async fn catch_up_deposits(&self) -> Result<usize, ServiceError> {
+        let mut recorded = 0;
+        loop {
+            let (found, caught_up) = self.scan_deposits_once().await?;
+            recorded += found;
+            if caught_up {
+                return Ok(recorded);
+            }
+        }
+    }
+
+    /// One scan of at most [`MAX_SCAN_BLOCKS`]: (deposits recorded, caught up).
+    async fn scan_deposits_once(&self) -> Result<(usize, bool), ServiceError> {
         let chain = self.chain()?;
         let key = self.cursor_key()?;
         let latest = chain.block_number().await.map_err(chain_unavailable)?;
@@ -53,7 +82,7 @@ impl Purser {
             None => self.inner.config.chain_start_block,
         };
         if next > latest {
-            return Ok(0);
+            return Ok((0, true));
         }
         let to_block = latest.min(next.saturating_add(MAX_SCAN_BLOCKS - 1));
         let wallets: HashMap<Address, WalletId> = self
@@ -97,7 +126,7 @@ impl Purser {
             .store
             .meta_set(&key, &to_block.to_string())
             .await?;
-        Ok(recorded)
+        Ok((recorded, to_block >= latest))
     }
 
     /// Records one deposit; idempotent by its chain reference. `true` when new.
@@ -130,10 +159,12 @@ impl Purser {
     }
 
     /// Compares each wallet's ledger balance (available + reserved) with its USDC on
-    /// chain. Reserved funds of payments settled on chain but not yet reported show
-    /// as a difference until the resolver commits them.
+    /// chain, after recording every deposit up to the latest block. A payment that
+    /// left on chain but is not finished yet (its funds still reserved) shows as a
+    /// difference until the background task finishes it.
     pub async fn reconcile(&self) -> Result<Vec<Reconciliation>, ServiceError> {
         let chain = self.chain()?;
+        self.catch_up_deposits().await?;
         let mut report = Vec::new();
         for (wallet, address) in self.inner.store.wallet_addresses().await? {
             let parsed: Address = address
@@ -157,9 +188,23 @@ impl Purser {
                 ledger_amount,
                 reserved_amount: balances.reserved,
                 chain_amount,
+                difference: signed_difference(chain_amount, ledger_amount),
                 matches: ledger_amount == chain_amount,
             });
         }
         Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_difference_is_signed_chain_minus_ledger() {
+        let usdc = |s: &str| s.parse::<Usdc>().unwrap();
+        assert_eq!(signed_difference(usdc("2"), usdc("2")), "0");
+        assert_eq!(signed_difference(usdc("3.5"), usdc("2")), "+1.5");
+        assert_eq!(signed_difference(usdc("1.75"), usdc("2")), "-0.25");
     }
 }

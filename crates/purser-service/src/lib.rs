@@ -7,6 +7,7 @@
 //! store, which applies it durably with its audit record. Knows no HTTP or JSON.
 
 pub mod auth;
+mod chain_payouts;
 mod deposits;
 mod error;
 mod facilitator;
@@ -27,6 +28,7 @@ use purser_store::Store;
 use purser_types::{AgentId, Secret};
 
 pub use auth::{AgentToken, Jwk, Principal};
+pub use chain_payouts::PAYOUT_VALIDITY_SECS;
 pub use deposits::Reconciliation;
 pub use error::{ServiceError, denial_message};
 pub use idempotency::{IDEMPOTENCY_KEY_MAX_LEN, IdempotencyKey};
@@ -80,6 +82,7 @@ struct Inner {
     tokens: auth::TokenAuthority,
     clock: Arc<dyn Clock>,
     config: ServiceConfig,
+    in_flight: chain_payouts::InFlight,
 }
 
 /// The service. Cheap to clone.
@@ -131,6 +134,7 @@ impl Purser {
             tokens,
             clock,
             config,
+            in_flight: chain_payouts::InFlight::default(),
         };
         Ok(Purser {
             inner: Arc::new(inner),
@@ -237,8 +241,9 @@ impl Purser {
             .ok_or(ServiceError::ChainNotConfigured)
     }
 
-    /// Keeps the wallets in step with the chain until `stop` resolves: records new
-    /// deposits and follows open x402 payments to their end, every `every`.
+    /// Keeps the wallets in step with the chain until `stop` resolves, every
+    /// `every`: records new deposits, sends authorized payouts and follows them and
+    /// open x402 payments to their end. A round under way finishes before it stops.
     pub async fn watch_chain(
         &self,
         every: std::time::Duration,
@@ -260,6 +265,9 @@ impl Purser {
             }
             if let Err(e) = self.resolve_open_x402().await {
                 tracing::warn!(error = %e, "x402 resolution failed; retrying");
+            }
+            if let Err(e) = self.send_open_payouts().await {
+                tracing::warn!(error = %e, "sending payouts failed; retrying");
             }
         }
     }

@@ -1,6 +1,9 @@
-//! Payouts: the first payment kind. To a wallet on this server they settle at once
-//! on the ledger; to any other address they are authorized and held for the
-//! on-chain leg. Either way they go through the one authorization path.
+//! Payouts: the first payment kind. Without a chain, a payout to a wallet on this
+//! server settles at once on the ledger, and one to any other address is
+//! authorized and held for an external leg. With a chain every payout is sent on
+//! it (a wallet's USDC lives at its address, so ledger and chain stay equal per
+//! wallet; a receiving wallet sees the transfer as a deposit). Either way they go
+//! through the one authorization path.
 
 use purser_chain::checksum_address;
 use purser_core::change::{Change, Outcome, PayoutOutcome};
@@ -41,8 +44,12 @@ impl Purser {
         };
         let to_address = checksum_address(&request.to_address)
             .map_err(|e| ServiceError::InvalidRequest(format!("to: {e}")))?;
-        let destination = self.ledger_account_of(&to_address).await?;
-        if destination.is_some_and(|d| d.wallet == Some(wallet)) {
+        let destination = self.payout_destination(&to_address).await?;
+        if self
+            .ledger_account_of(&to_address)
+            .await?
+            .is_some_and(|d| d.wallet == Some(wallet))
+        {
             return Err(ServiceError::InvalidRequest(
                 "a payout cannot go to the paying wallet itself".into(),
             ));
@@ -108,7 +115,7 @@ impl Purser {
         }
         match committed.outcome {
             Outcome::Payout(PayoutOutcome::Recorded { payout }) => Ok(Replayable {
-                value: payout,
+                value: self.send_payout(payout).await?,
                 replayed: committed.replayed,
             }),
             Outcome::Payout(PayoutOutcome::Denied { reason }) => Err(ServiceError::Denied(reason)),
@@ -178,7 +185,7 @@ impl Purser {
             agent: payout.agent_id,
             wallet: payout.wallet_id,
         };
-        let destination = self.ledger_account_of(&payout.to_address).await?;
+        let destination = self.payout_destination(&payout.to_address).await?;
         let intent = PaymentIntent {
             amount: payout.amount,
             payee_host: None,
@@ -202,8 +209,20 @@ impl Purser {
             change,
         };
         match self.inner.store.write(write).await?.outcome {
-            Outcome::Payout(PayoutOutcome::Recorded { payout }) => Ok(payout),
+            Outcome::Payout(PayoutOutcome::Recorded { payout }) => self.send_payout(payout).await,
             _ => Err(corrupt("resume payout")),
         }
+    }
+
+    /// The ledger account a payout pays at once: a wallet on this server, and only
+    /// without a chain (with one, the payout goes on chain like any other).
+    async fn payout_destination(
+        &self,
+        to_address: &str,
+    ) -> Result<Option<purser_types::AccountId>, ServiceError> {
+        if self.inner.config.chain.is_some() {
+            return Ok(None);
+        }
+        self.ledger_account_of(to_address).await
     }
 }

@@ -12,7 +12,7 @@
 use alloy_primitives::{Address, B256, U256, keccak256};
 use purser_chain::client::{ChainClient, ChainError};
 use purser_chain::eip3009::{Authorization, cancel_digest, parse_signature, usdc_domain};
-use purser_core::change::{Authorization as Decision, Change, Outcome};
+use purser_core::change::{Authorization as Decision, Change, Outcome, PayoutResult};
 use purser_signer::WalletKey;
 use purser_store::{X402Payment, X402PaymentStatus};
 use purser_types::x402::{
@@ -138,7 +138,11 @@ fn choose(chain: &ChainClient, required: &PaymentRequired) -> Result<Requirement
         })
 }
 
-/// The EIP-3009 nonce of a reservation's authorization.
+/// How a noted cancel transaction is told from a payment's own transaction.
+pub(crate) const CANCEL_PREFIX: &str = "cancel:";
+
+/// The EIP-3009 nonce of a reservation's authorization (an x402 payment's or an
+/// on-chain payout's: a reservation is only ever one of them).
 pub fn nonce_of(reservation: ReservationId) -> B256 {
     keccak256(format!("purser/x402/{reservation}").as_bytes())
 }
@@ -253,6 +257,7 @@ impl Purser {
                 nonce: format!("{:#x}", authorization.nonce),
                 valid_before,
                 url: url.to_owned(),
+                payout_id: None,
                 status: X402PaymentStatus::Signed,
                 tx_hash: None,
                 created_at: self.inner.clock.now(),
@@ -316,17 +321,19 @@ impl Purser {
         let claimed_tx = response
             .map(|r| r.transaction.clone())
             .filter(|t| !t.is_empty());
-        self.resolve_x402(&held, payment, failed, claimed_tx).await
+        let cancel =
+            failed.then_some("the payment failed; its authorization was canceled on chain");
+        self.resolve_x402(&held, payment, cancel, claimed_tx).await
     }
 
-    /// Brings one signed payment up to date with the chain. `cancel` asks to void an
-    /// unused authorization now (the payment failed); otherwise an unused one is
-    /// released only once it has expired.
-    async fn resolve_x402(
+    /// Brings one signed authorization up to date with the chain. `cancel` (the
+    /// failure's reason) asks to void an unused authorization now; otherwise an
+    /// unused one is released only once it has expired.
+    pub(crate) async fn resolve_x402(
         &self,
         held: &Reservation,
         payment: X402Payment,
-        cancel: bool,
+        cancel: Option<&str>,
         claimed_tx: Option<String>,
     ) -> Result<X402Outcome, ServiceError> {
         if payment.status != X402PaymentStatus::Signed || held.status != ReservationStatus::Held {
@@ -340,7 +347,7 @@ impl Purser {
             .await
             .map_err(chain_unavailable)?
         {
-            return self.settle_x402(held, &payment, claimed_tx).await;
+            return self.used_or_canceled(held, &payment, claimed_tx).await;
         }
         let expired = self.inner.clock.now().millis() / 1000 >= payment.valid_before;
         if expired {
@@ -348,27 +355,28 @@ impl Purser {
                 .fail_x402(held, &payment, "the authorization expired unused")
                 .await;
         }
-        if !cancel {
+        let Some(reason) = cancel else {
             return self.outcome_of(held.id).await;
-        }
+        };
         let (key, _) = self.wallet_key(held.wallet_id).await?;
         let digest = cancel_digest(&usdc_domain(chain.network()), payer, nonce);
         let signature = parse_signature(&key.sign_digest(&digest.0)?)
             .map_err(|e| ServiceError::InvalidSignature(e.to_string()))?;
+        let mut payment = payment;
         match chain.send_cancel(payer, nonce, &signature).await {
             Ok(tx) => {
+                // Noted first: the token marks a canceled nonce as it marks a used
+                // one, and only this tells them apart after a restart.
+                let note = format!("{CANCEL_PREFIX}{tx:#x}");
+                let now = self.inner.clock.now();
+                self.inner.store.note_x402_tx(held.id, &note, now).await?;
+                payment.tx_hash = Some(note);
                 let receipt = chain
                     .wait_receipt(tx, chain.timeouts().receipt)
                     .await
                     .map_err(chain_unavailable)?;
                 if receipt.is_some_and(|r| r.status()) {
-                    return self
-                        .fail_x402(
-                            held,
-                            &payment,
-                            "the payment failed; its authorization was canceled on chain",
-                        )
-                        .await;
+                    return self.fail_x402(held, &payment, reason).await;
                 }
             }
             // Reverted: the payee used it meanwhile; the state check below decides.
@@ -380,9 +388,40 @@ impl Purser {
             .await
             .map_err(chain_unavailable)?
         {
-            return self.settle_x402(held, &payment, claimed_tx).await;
+            return self.used_or_canceled(held, &payment, claimed_tx).await;
         }
         self.outcome_of(held.id).await
+    }
+
+    /// The nonce is spent on chain: by the payment, or by a cancel Purser sent.
+    /// The cancel's receipt decides; without one yet, the payment stays open.
+    async fn used_or_canceled(
+        &self,
+        held: &Reservation,
+        payment: &X402Payment,
+        claimed_tx: Option<String>,
+    ) -> Result<X402Outcome, ServiceError> {
+        let Some(cancel) = payment
+            .tx_hash
+            .as_deref()
+            .and_then(|t| t.strip_prefix(CANCEL_PREFIX))
+        else {
+            return self.settle_x402(held, payment, claimed_tx).await;
+        };
+        let chain = self.chain()?;
+        let tx: B256 = cancel.parse().map_err(|_| corrupt("a cancel tx hash"))?;
+        match chain.receipt(tx).await.map_err(chain_unavailable)? {
+            Some(r) if r.status() => {
+                self.fail_x402(
+                    held,
+                    payment,
+                    "the payment failed; its authorization was canceled on chain",
+                )
+                .await
+            }
+            Some(_) => self.settle_x402(held, payment, claimed_tx).await,
+            None => self.outcome_of(held.id).await,
+        }
     }
 
     async fn settle_x402(
@@ -394,12 +433,22 @@ impl Purser {
         let settlement = claimed_tx
             .filter(|t| t.parse::<B256>().is_ok())
             .unwrap_or_else(|| format!("eip3009:{}:{}", payment.payer, payment.nonce));
-        let change = Change::Commit {
-            wallet: held.wallet_id,
-            reservation: held.id,
-            destination: AccountId::system(AccountKind::ExternalPayouts, Currency::Usdc),
-            settlement: Some(settlement.clone()),
-            enforce: false,
+        let change = match &payment.payout_id {
+            Some(payout) => Change::FinishPayout {
+                wallet: held.wallet_id,
+                payout: payout.clone(),
+                reservation: held.id,
+                result: PayoutResult::Sent {
+                    settlement: settlement.clone(),
+                },
+            },
+            None => Change::Commit {
+                wallet: held.wallet_id,
+                reservation: held.id,
+                destination: AccountId::system(AccountKind::ExternalPayouts, Currency::Usdc),
+                settlement: Some(settlement.clone()),
+                enforce: false,
+            },
         };
         self.write_resolution(held, change).await?;
         self.inner
@@ -420,10 +469,20 @@ impl Purser {
         payment: &X402Payment,
         reason: &str,
     ) -> Result<X402Outcome, ServiceError> {
-        let change = Change::Release {
-            wallet: held.wallet_id,
-            reservation: held.id,
-            reason: reason.to_owned(),
+        let change = match &payment.payout_id {
+            Some(payout) => Change::FinishPayout {
+                wallet: held.wallet_id,
+                payout: payout.clone(),
+                reservation: held.id,
+                result: PayoutResult::Failed {
+                    reason: reason.to_owned(),
+                },
+            },
+            None => Change::Release {
+                wallet: held.wallet_id,
+                reservation: held.id,
+                reason: reason.to_owned(),
+            },
         };
         self.write_resolution(held, change).await?;
         self.inner
@@ -461,7 +520,7 @@ impl Purser {
             change,
         };
         match self.inner.store.write(write).await?.outcome {
-            Outcome::Reservation(_) => Ok(()),
+            Outcome::Reservation(_) | Outcome::Payout(_) => Ok(()),
             _ => Err(corrupt("x402 resolution")),
         }
     }
@@ -487,11 +546,14 @@ impl Purser {
             return Ok(0);
         }
         let mut closed = 0;
-        for payment in self.inner.store.open_x402_payments(200).await? {
+        let open = self.inner.store.open_x402_payments(200).await?;
+        // Payouts' authorizations are followed by `send_open_payouts`, which also
+        // sends them.
+        for payment in open.into_iter().filter(|p| p.payout_id.is_none()) {
             let Some(held) = self.inner.store.reservation(payment.reservation_id).await? else {
                 continue;
             };
-            match self.resolve_x402(&held, payment, false, None).await {
+            match self.resolve_x402(&held, payment, None, None).await {
                 Ok(outcome) if outcome.status != "signed" => closed += 1,
                 Ok(_) => {}
                 Err(e) => {

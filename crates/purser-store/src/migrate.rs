@@ -37,6 +37,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/common/0003_x402.sql"),
         postgres: include_str!("../migrations/common/0003_x402.sql"),
     },
+    Migration {
+        version: 4,
+        name: "chain_payouts",
+        sqlite: include_str!("../migrations/common/0004_chain_payouts.sql"),
+        postgres: include_str!("../migrations/common/0004_chain_payouts.sql"),
+    },
 ];
 
 const CREATE_BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS purser_migrations (

@@ -1,9 +1,10 @@
 //! x402 records that live beside the ledger rather than in it: the facilitator's
-//! settlements and the buyer's signed authorizations. They go straight to the pool
+//! settlements and the signed authorizations a wallet pays with (x402 payments and
+//! on-chain payouts). They go straight to the pool
 //! (each statement commits on its own, durably); money moves only through the
 //! committer's reservations, which these rows point at.
 
-use purser_types::{AgentId, ReservationId, UnixMs, Usdc, WalletId};
+use purser_types::{AgentId, Payout, PayoutId, ReservationId, UnixMs, Usdc, WalletId};
 use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row};
 
@@ -91,7 +92,8 @@ impl X402PaymentStatus {
     }
 }
 
-/// An authorization a wallet signed for an x402 payment.
+/// An authorization a wallet signed: for an x402 payment, or for a payout that the
+/// relayer sends on chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct X402Payment {
     /// The reservation that holds its funds.
@@ -112,8 +114,10 @@ pub struct X402Payment {
     pub nonce: String,
     /// Unix seconds; after this the authorization can no longer be used.
     pub valid_before: i64,
-    /// The resource paid for.
+    /// The resource paid for (empty for a payout).
     pub url: String,
+    /// The payout it pays, if it is one.
+    pub payout_id: Option<PayoutId>,
     /// Where it stands.
     pub status: X402PaymentStatus,
     /// The settlement transaction, once known.
@@ -158,6 +162,13 @@ fn payment_from_row(row: &AnyRow) -> Result<X402Payment, StoreError> {
         nonce: row.try_get("nonce")?,
         valid_before: row.try_get("valid_before")?,
         url: row.try_get("url")?,
+        payout_id: row
+            .try_get::<Option<String>, _>("payout_id")?
+            .map(|id| {
+                id.parse()
+                    .map_err(|_| StoreError::Corrupt(format!("payout_id: {id:?}")))
+            })
+            .transpose()?,
         status: X402PaymentStatus::parse(&row.try_get::<String, _>("status")?)?,
         tx_hash: row.try_get("tx_hash")?,
         created_at: UnixMs(row.try_get("created_at_ms")?),
@@ -167,7 +178,7 @@ fn payment_from_row(row: &AnyRow) -> Result<X402Payment, StoreError> {
 const SETTLEMENT_COLUMNS: &str =
     "network, payer, nonce, pay_to, amount, status, tx_hash, error_reason";
 const PAYMENT_COLUMNS: &str = "reservation_id, wallet_id, agent_id, network, pay_to, payer, \
-    amount, nonce, valid_before, url, status, tx_hash, created_at_ms";
+    amount, nonce, valid_before, url, status, tx_hash, created_at_ms, payout_id";
 
 impl Store {
     /// The settlement of (network, payer, nonce), if any.
@@ -252,7 +263,7 @@ impl Store {
     pub async fn insert_x402_payment(&self, payment: &X402Payment) -> Result<(), StoreError> {
         let sql = format!(
             "INSERT INTO x402_payments ({PAYMENT_COLUMNS}, updated_at_ms) VALUES \
-             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)"
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $13)"
         );
         sqlx::query(AssertSqlSafe(sql))
             .bind(payment.reservation_id.to_string())
@@ -268,6 +279,7 @@ impl Store {
             .bind(payment.status.as_str())
             .bind(payment.tx_hash.as_deref())
             .bind(payment.created_at.millis())
+            .bind(payment.payout_id.as_ref().map(PayoutId::as_str))
             .execute(self.pool())
             .await?;
         Ok(())
@@ -299,6 +311,25 @@ impl Store {
         rows.iter().map(payment_from_row).collect()
     }
 
+    /// Notes the transaction that carries a signed authorization, before it is mined.
+    pub async fn note_x402_tx(
+        &self,
+        reservation: ReservationId,
+        tx_hash: &str,
+        at: UnixMs,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE x402_payments SET tx_hash = $1, updated_at_ms = $2 \
+             WHERE reservation_id = $3 AND status = 'signed'",
+        )
+        .bind(tx_hash)
+        .bind(at.millis())
+        .bind(reservation.to_string())
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
     /// Moves a signed authorization to its outcome; `false` if it was not open.
     pub async fn close_x402_payment(
         &self,
@@ -322,6 +353,11 @@ impl Store {
 }
 
 impl Store {
+    /// Authorized external payouts waiting for their on-chain leg, oldest first.
+    pub async fn authorized_external_payouts(&self, limit: u32) -> Result<Vec<Payout>, StoreError> {
+        crate::read::authorized_external_payouts(self, limit).await
+    }
+
     /// Every wallet's id and address, for the deposit scanner.
     pub async fn wallet_addresses(&self) -> Result<Vec<(WalletId, String)>, StoreError> {
         let rows = sqlx::query("SELECT id, address FROM wallets ORDER BY id")

@@ -105,6 +105,9 @@ error_codes! {
     ChainNotConfigured => "chain_not_configured",
     /// The chain's node did not answer, or not in time; nothing was paid. Retry later.
     ChainUnavailable => "chain_unavailable",
+    /// A payout's transfer failed on chain (it reverted, or its authorization
+    /// expired unused); its authorization was voided and nothing was paid.
+    ChainTransferFailed => "chain_transfer_failed",
     /// The server is shutting down or a dependency is unavailable; retry later.
     ServiceUnavailable => "service_unavailable",
     /// The request took longer than the server allows.

@@ -483,7 +483,8 @@ pub struct Payout {
     pub reservation_id: Option<ReservationId>,
     /// The approval it waits for, when no mandate covered it.
     pub approval_id: Option<ApprovalId>,
-    /// The ledger transfer that paid it (ledger rail).
+    /// What paid it: the ledger transfer (ledger rail) or the transaction hash
+    /// (on chain).
     pub settlement: Option<String>,
     /// Why it failed or expired.
     pub failure_reason: Option<ErrorCode>,

@@ -1,15 +1,17 @@
 //! Mandates, the authorization path, reservations, approvals, policy and payouts.
 
 use purser_types::{
-    AccountId, AgentId, AgentStatus, Approval, ApprovalStatus, Currency, Denial, Mandate,
-    MandateId, MandateSignature, MandateStatus, Payout, PayoutStatus, Reservation, ReservationId,
-    ReservationStatus, TransferKind, Usdc, WalletId, WalletPolicy,
+    AccountId, AccountKind, AgentId, AgentStatus, Approval, ApprovalStatus, Currency, Denial,
+    ErrorCode, Mandate, MandateId, MandateSignature, MandateStatus, Payout, PayoutStatus, Rail,
+    Reservation, ReservationId, ReservationStatus, TransferKind, Usdc, WalletId, WalletPolicy,
 };
 use serde_json::json;
 
 use super::{Batch, Needs, Refusal, Step, WriteRequest};
 use crate::authorize::{Cover, Decision, Facts, MonthTotals, decide, month_of};
-use crate::change::{Authorization, Authorize, Change, Outcome, PayoutOutcome, event};
+use crate::change::{
+    Authorization, Authorize, Change, Outcome, PayoutOutcome, PayoutResult, event,
+};
 use crate::ledger::LedgerError;
 
 pub(super) fn needs(needs: &mut Needs, request: &WriteRequest) {
@@ -62,6 +64,17 @@ pub(super) fn needs(needs: &mut Needs, request: &WriteRequest) {
             authorize_needs(needs, authorize, request);
             needs.accounts.extend(*destination);
         }
+        Change::FinishPayout {
+            wallet,
+            payout,
+            reservation,
+            ..
+        } => {
+            needs.payouts.insert((*wallet, payout.clone()));
+            needs.reservations.insert(*reservation);
+            needs.accounts.extend(wallet_accounts(*wallet));
+            needs.accounts.insert(external_payouts());
+        }
         _ => {}
     }
 }
@@ -75,6 +88,10 @@ fn authorize_needs(needs: &mut Needs, authorize: &Authorize, request: &WriteRequ
     needs.approvals.extend(payment.approval);
     needs.policies.insert(payment.wallet);
     needs.months.insert((payment.agent, month_of(request.at)));
+}
+
+fn external_payouts() -> AccountId {
+    AccountId::system(AccountKind::ExternalPayouts, Currency::Usdc)
 }
 
 fn wallet_accounts(wallet: WalletId) -> [AccountId; 2] {
@@ -175,6 +192,12 @@ impl Batch {
                 authorize,
                 destination,
             } => self.resume_payout(step, payout, authorize, *destination),
+            Change::FinishPayout {
+                wallet,
+                payout,
+                reservation,
+                result,
+            } => self.finish_payout(step, (*wallet, payout.clone()), *reservation, result),
             _ => Err(Refusal::InvalidState("not a payment change")),
         }
     }
@@ -783,6 +806,50 @@ impl Batch {
             settlement: committed.settlement,
             ..authorized
         })
+    }
+
+    fn finish_payout(
+        &mut self,
+        step: Step,
+        key: (WalletId, purser_types::PayoutId),
+        reservation: ReservationId,
+        result: &PayoutResult,
+    ) -> Result<Outcome, Refusal> {
+        let payout = self.payouts.get(&key).cloned().ok_or(Refusal::NotFound)?;
+        if payout.status != PayoutStatus::Authorized {
+            // Already finished (a retry, or the background task got there first).
+            return Ok(Outcome::Payout(PayoutOutcome::Recorded { payout }));
+        }
+        if payout.reservation_id != Some(reservation) || payout.rail != Rail::External {
+            return Err(Refusal::InvalidState(
+                "only an authorized external payout finishes on chain",
+            ));
+        }
+        let finished = match result {
+            PayoutResult::Sent { settlement } => {
+                let committed = self.commit(
+                    step,
+                    (key.0, reservation),
+                    external_payouts(),
+                    Some(settlement.clone()),
+                    false,
+                )?;
+                Payout {
+                    status: PayoutStatus::Succeeded,
+                    settlement: committed.settlement,
+                    ..payout
+                }
+            }
+            PayoutResult::Failed { reason } => {
+                self.release(step, (key.0, reservation), reason)?;
+                Payout {
+                    status: PayoutStatus::Failed,
+                    failure_reason: Some(ErrorCode::ChainTransferFailed),
+                    ..payout
+                }
+            }
+        };
+        Ok(self.record_payout(step, finished))
     }
 
     fn record_payout(&mut self, step: Step, payout: Payout) -> Outcome {

@@ -762,3 +762,140 @@ proptest! {
         prop_assert_eq!(net, 0);
     }
 }
+
+fn external_payout(id: &str, n: u16, amount: Usdc) -> Change {
+    let Change::Authorize(authorize) = authorize(n, amount, Some(1)) else {
+        unreachable!()
+    };
+    let payout = Payout {
+        id: id.parse().unwrap(),
+        wallet_id: wallet(),
+        agent_id: agent_id(),
+        to_address: "0x0000000000000000000000000000000000000009".into(),
+        amount,
+        mandate_id: Some(MandateId::from_bytes([1; 16])),
+        rail: purser_types::Rail::External,
+        status: purser_types::PayoutStatus::PendingAuthorization,
+        reservation_id: None,
+        approval_id: None,
+        settlement: None,
+        failure_reason: None,
+        created_at: T0,
+        updated_at: T0,
+    };
+    Change::RequestPayout {
+        payout,
+        authorize,
+        destination: None,
+    }
+}
+
+fn payout_of(outcome: Outcome) -> Payout {
+    let Outcome::Payout(crate::change::PayoutOutcome::Recorded { payout }) = outcome else {
+        panic!("{outcome:?}")
+    };
+    payout
+}
+
+#[test]
+fn an_external_payout_finishes_with_its_chain_leg_once() {
+    use crate::change::PayoutResult;
+    use purser_types::PayoutStatus;
+    let external = AccountId::system(AccountKind::ExternalPayouts, Currency::Usdc);
+    let mut snapshot = funded_snapshot("10");
+    snapshot.ledger.insert(external, 0);
+    let mut batch = Batch::new(snapshot);
+    batch
+        .apply(&at(Change::DraftMandate(mandate(1, "5", None)), T0))
+        .unwrap();
+    batch.apply(&at(sign(1), T0)).unwrap();
+    let sent = payout_of(
+        batch
+            .apply(&at(external_payout("po-sent", 1, usdc("2")), T0))
+            .unwrap()
+            .outcome,
+    );
+    assert_eq!(sent.status, PayoutStatus::Authorized);
+    let failed = payout_of(
+        batch
+            .apply(&at(external_payout("po-failed", 2, usdc("1")), T0))
+            .unwrap()
+            .outcome,
+    );
+    let finish = |payout: &Payout, result: PayoutResult| Change::FinishPayout {
+        wallet: wallet(),
+        payout: payout.id.clone(),
+        reservation: payout.reservation_id.unwrap(),
+        result,
+    };
+    let tx = PayoutResult::Sent {
+        settlement: "0xabc".into(),
+    };
+    let done = payout_of(
+        batch
+            .apply(&at(finish(&sent, tx.clone()), T0))
+            .unwrap()
+            .outcome,
+    );
+    assert_eq!(done.status, PayoutStatus::Succeeded);
+    assert_eq!(done.settlement.as_deref(), Some("0xabc"));
+    let lost = PayoutResult::Failed {
+        reason: "reverted".into(),
+    };
+    let undone = payout_of(
+        batch
+            .apply(&at(finish(&failed, lost.clone()), T0))
+            .unwrap()
+            .outcome,
+    );
+    assert_eq!(undone.status, PayoutStatus::Failed);
+    assert_eq!(
+        undone.failure_reason,
+        Some(purser_types::ErrorCode::ChainTransferFailed)
+    );
+    // A second report of either changes nothing: the first one decided.
+    let again = payout_of(batch.apply(&at(finish(&sent, lost), T0)).unwrap().outcome);
+    assert_eq!(again, done);
+    let again = payout_of(batch.apply(&at(finish(&failed, tx), T0)).unwrap().outcome);
+    assert_eq!(again, undone);
+    assert_eq!(batch.available(wallet()), usdc("8"));
+    assert_eq!(batch.ledger.balance(external), Some(usdc("2").atomic_i64()));
+    let m = batch.mandates.get(&MandateId::from_bytes([1; 16])).unwrap();
+    assert_eq!((m.spent_amount, m.pending_amount), (usdc("2"), Usdc::ZERO));
+}
+
+#[test]
+fn a_finished_ledger_payout_ignores_a_chain_report() {
+    let mut batch = Batch::new(funded_snapshot("10"));
+    batch
+        .apply(&at(Change::DraftMandate(mandate(1, "5", None)), T0))
+        .unwrap();
+    batch.apply(&at(sign(1), T0)).unwrap();
+    let Change::RequestPayout {
+        payout, authorize, ..
+    } = external_payout("po-ledger", 1, usdc("1"))
+    else {
+        unreachable!()
+    };
+    let ledger = Change::RequestPayout {
+        payout: Payout {
+            rail: purser_types::Rail::Ledger,
+            ..payout
+        },
+        authorize,
+        destination: Some(merchant()),
+    };
+    let paid = payout_of(batch.apply(&at(ledger, T0)).unwrap().outcome);
+    assert_eq!(paid.status, purser_types::PayoutStatus::Succeeded);
+    let finish = Change::FinishPayout {
+        wallet: wallet(),
+        payout: paid.id.clone(),
+        reservation: paid.reservation_id.unwrap(),
+        result: crate::change::PayoutResult::Failed { reason: "x".into() },
+    };
+    // Already succeeded: the report changes nothing.
+    assert_eq!(
+        payout_of(batch.apply(&at(finish, T0)).unwrap().outcome),
+        paid
+    );
+}

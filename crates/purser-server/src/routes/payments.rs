@@ -258,10 +258,14 @@ fn payout_response(purser: &Purser, payout: Payout) -> PayoutResponse {
     }
 }
 
-/// An agent pays out to an address. Idempotent by `payoutId`. To a wallet on this
-/// server it settles at once (`succeeded`); elsewhere it is `authorized` and held for
-/// the on-chain leg; with no covering mandate it waits for the owner
-/// (`pending_authorization`, with `approvalUrl`).
+/// An agent pays out to an address. Idempotent by `payoutId`. On a server with a
+/// chain it is sent on chain (an EIP-3009 transfer signed by the wallet, sent by
+/// the relayer) and answers `succeeded` with the transaction hash as `settlement`,
+/// `failed` (`failureReason: chain_transfer_failed`, funds released), or
+/// `authorized` while the transaction is unmined (poll `GET /api/payouts/{id}`).
+/// Without a chain, to a wallet on this server it settles at once on the ledger,
+/// and elsewhere it stays `authorized`. With no covering mandate it waits for the
+/// owner (`pending_authorization`, with `approvalUrl`).
 #[utoipa::path(post, path = "/api/payouts", tag = "payments",
     security(("bearer" = [])),
     request_body = PayoutCreateRequest,

@@ -155,6 +155,21 @@ impl TestServer {
         }
     }
 
+    /// Another service on the same database (no HTTP), whose wallets live on
+    /// `chain`: what a restarted server's background task would be.
+    #[allow(dead_code)]
+    pub async fn service_on_chain(&self, chain: Arc<ChainClient>) -> Purser {
+        let service = ServiceConfig {
+            public_url: self.base.clone(),
+            chain: Some(chain),
+            ..ServiceConfig::default()
+        };
+        let master = MasterKey::parse(&self.master_hex).unwrap();
+        Purser::start(self.db.open().await, master, Arc::new(SystemClock), service)
+            .await
+            .unwrap()
+    }
+
     /// Sends a request; `key` becomes the Idempotency-Key.
     pub async fn call(
         &self,

@@ -30,7 +30,7 @@ use sqlx::{AnyConnection, Connection, Executor};
 use crate::cli::BenchLedgerArgs;
 use crate::commands::Context;
 
-struct Measurement {
+pub(crate) struct Measurement {
     database: String,
     batch: usize,
     clients: usize,
@@ -46,16 +46,27 @@ impl Measurement {
         batch: usize,
         clients: usize,
         elapsed: Duration,
+        latencies_us: Vec<u64>,
+    ) -> Self {
+        let label = if database == "sqlite" {
+            "sqlite"
+        } else {
+            "postgres"
+        };
+        Measurement::labeled(label, batch, clients, elapsed, latencies_us)
+    }
+
+    /// A measurement under any label (a facilitator's name, say).
+    pub(crate) fn labeled(
+        label: &str,
+        batch: usize,
+        clients: usize,
+        elapsed: Duration,
         mut latencies_us: Vec<u64>,
     ) -> Self {
         latencies_us.sort_unstable();
         Measurement {
-            database: if database == "sqlite" {
-                "sqlite"
-            } else {
-                "postgres"
-            }
-            .into(),
+            database: label.into(),
             batch,
             clients,
             transfers: latencies_us.len() as u64,
@@ -64,11 +75,26 @@ impl Measurement {
         }
     }
 
-    fn per_second(&self) -> f64 {
+    pub(crate) fn label(&self) -> &str {
+        &self.database
+    }
+
+    pub(crate) fn clients(&self) -> usize {
+        self.clients
+    }
+
+    pub(crate) fn mean_ms(&self) -> f64 {
+        if self.latencies_us.is_empty() {
+            return 0.0;
+        }
+        self.latencies_us.iter().sum::<u64>() as f64 / self.latencies_us.len() as f64 / 1000.0
+    }
+
+    pub(crate) fn per_second(&self) -> f64 {
         self.transfers as f64 / self.elapsed.as_secs_f64()
     }
 
-    fn percentile_ms(&self, p: f64) -> f64 {
+    pub(crate) fn percentile_ms(&self, p: f64) -> f64 {
         if self.latencies_us.is_empty() {
             return 0.0;
         }

@@ -638,6 +638,25 @@ pub(crate) enum BenchCommand {
     /// Payment authorizations per second through the full path: HTTP, JWT, mandate
     /// check, reservation, audit and durable commit.
     Authorize(BenchAuthorizeArgs),
+    /// x402 on a fresh anvil: facilitator `/verify` throughput and latency, Purser's
+    /// beside the reference TypeScript facilitator's; and `purser fetch` end to end.
+    X402(BenchX402Args),
+}
+
+#[derive(Debug, Clone, Args)]
+pub(crate) struct BenchX402Args {
+    /// Concurrent clients for `/verify`, e.g. 1,16.
+    #[arg(long, value_delimiter = ',', default_value = "1,16")]
+    pub(crate) clients: Vec<usize>,
+    /// Seconds to measure each facilitator at each client count.
+    #[arg(long, default_value_t = 5)]
+    pub(crate) seconds: u64,
+    /// Paid `purser fetch` runs to time.
+    #[arg(long, default_value_t = 20)]
+    pub(crate) fetches: usize,
+    /// The repository root (its `contracts/` and `e2e/` are installed when needed).
+    #[arg(long, default_value = ".")]
+    pub(crate) repo: PathBuf,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -14,7 +14,7 @@ use serde_json::json;
 use crate::cli::DevnetArgs;
 use crate::commands::Context;
 
-fn run_tool(dir: &Path, program: &str, args: &[&str]) -> Result<()> {
+pub(crate) fn run_tool(dir: &Path, program: &str, args: &[&str]) -> Result<()> {
     eprintln!("devnet: {program} {}", args.join(" "));
     let status = std::process::Command::new(program)
         .args(args)
@@ -31,7 +31,7 @@ fn run_tool(dir: &Path, program: &str, args: &[&str]) -> Result<()> {
 }
 
 /// Installs the npm tools and builds the token when they are missing.
-fn prepare(contracts: &Path) -> Result<()> {
+pub(crate) fn prepare(contracts: &Path) -> Result<()> {
     if !contracts.join("foundry.toml").exists() {
         bail!(
             "{} is not the contracts' forge project: run from the repository root or pass --contracts",

@@ -1,6 +1,7 @@
 //! `purser`: the server, the demo, and the command-line client.
 
 mod bench;
+mod bench_x402;
 mod cli;
 mod client;
 mod commands;
@@ -118,6 +119,7 @@ async fn dispatch(ctx: &mut Context, command: Command) -> Result<()> {
         }) => commands::audit_list(ctx, limit, &wallet, &client).await,
         Command::Bench(BenchCommand::Ledger(args)) => bench::ledger(ctx, args).await,
         Command::Bench(BenchCommand::Authorize(args)) => bench::authorize(ctx, args).await,
+        Command::Bench(BenchCommand::X402(args)) => bench_x402::x402(ctx, args).await,
         Command::Fetch(args) => fetch::run(ctx, args).await,
         Command::Devnet(args) => devnet::run(ctx, args).await,
     }

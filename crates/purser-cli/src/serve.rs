@@ -290,10 +290,19 @@ pub(crate) struct Embedded {
 
 impl Embedded {
     pub(crate) async fn start(store: Store) -> Result<Embedded> {
+        Embedded::start_on(store, None).await
+    }
+
+    /// The same, its wallets on `chain` (when given).
+    pub(crate) async fn start_on(
+        store: Store,
+        chain: Option<Arc<ChainClient>>,
+    ) -> Result<Embedded> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let base = format!("http://{}", listener.local_addr()?);
         let service = ServiceConfig {
             public_url: base.clone(),
+            chain,
             ..ServiceConfig::default()
         };
         let purser = Purser::start(

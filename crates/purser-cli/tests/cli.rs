@@ -288,6 +288,38 @@ fn bench_authorize_reports_each_client_count() {
     }
 }
 
+/// The x402 benchmark runs both facilitators on one anvil and pays with `purser
+/// fetch`: every verify must be valid and every fetch settled, or it fails.
+#[test]
+fn bench_x402_compares_the_facilitators_and_times_fetch() {
+    let env = Env::new();
+    let repo = purser_testkit::repo_root();
+    let report = env.json(&[
+        "bench",
+        "x402",
+        "--seconds",
+        "1",
+        "--clients",
+        "2",
+        "--fetches",
+        "2",
+        "--repo",
+        repo.to_str().unwrap(),
+    ]);
+    let verify = &report["verify"][0];
+    assert!(
+        verify["purser"]["verifiesPerSecond"].as_f64().unwrap() > 0.0,
+        "{report}"
+    );
+    assert!(
+        verify["reference"]["verifiesPerSecond"].as_f64().unwrap() > 0.0,
+        "{report}"
+    );
+    assert!(verify["ratio"].as_f64().unwrap() > 0.0);
+    assert_eq!(report["fetch"]["runs"], 2);
+    assert!(report["fetch"]["p50Ms"].as_f64().unwrap() > 0.0);
+}
+
 /// Runs `purser` as an agent (its JWT in PURSER_TOKEN) and returns the JSON answer,
 /// whether the command succeeded or not.
 /// Every mandate, payment, approval, payout and policy command, as an owner and an

@@ -1,0 +1,203 @@
+//! What the gateway tells agents about the service: `/skill.md` (for an agent to
+//! read) and a JSON price list beside it, both generated from the config, so they
+//! cannot drift from what the gateway charges.
+
+use purser_types::Usdc;
+use serde_json::{Value, json};
+
+use crate::config::GatewayConfig;
+
+/// How calls are paid, as the gateway offers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentTerms {
+    /// CAIP-2 network id (`eip155:8453`, …).
+    pub network: String,
+    /// The USDC contract (checksummed).
+    pub asset: String,
+}
+
+/// Calls a mandate should cover, per Purser's skill: about a hundred.
+pub const MANDATE_CALLS: u64 = 100;
+
+fn host_of(base_url: &str) -> String {
+    url::Url::parse(base_url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// A budget for about [`MANDATE_CALLS`] calls at the highest price.
+fn suggested_budget(config: &GatewayConfig) -> Usdc {
+    let highest = config
+        .routes
+        .iter()
+        .map(|r| r.price.atomic())
+        .max()
+        .unwrap_or(0);
+    Usdc::from_atomic(highest.saturating_mul(MANDATE_CALLS)).unwrap_or(Usdc::MAX)
+}
+
+/// The JSON price list (`/skill.json`).
+pub fn price_list(config: &GatewayConfig, base_url: &str, terms: &PaymentTerms) -> Value {
+    let base = base_url.trim_end_matches('/');
+    let endpoints: Vec<Value> = config
+        .routes
+        .iter()
+        .map(|r| {
+            json!({
+                "method": r.method, "path": r.path.to_string(),
+                "url": format!("{base}{}", r.path),
+                "price": r.price.to_string(), "priceAtomic": r.price.atomic().to_string(),
+                "description": r.description, "inputSchema": r.input_schema,
+            })
+        })
+        .collect();
+    json!({
+        "service": {
+            "name": config.service.name, "description": config.service.description,
+            "url": base, "payTo": config.service.pay_to,
+        },
+        "payment": {
+            "protocol": "x402", "x402Version": 2, "scheme": "exact",
+            "network": terms.network, "asset": terms.asset, "currency": "USDC",
+        },
+        "endpoints": endpoints,
+    })
+}
+
+/// Markdown table cells: one line, no pipes.
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|").replace(['\n', '\r'], " ")
+}
+
+/// A name for the frontmatter: lower case, words joined by `-`.
+fn slug(name: &str) -> String {
+    let words: Vec<String> = name
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_ascii_lowercase)
+        .collect();
+    words.join("-")
+}
+
+/// `/skill.md`: what the service does, each endpoint with its price and input, and
+/// how an agent pays (x402, or `purser fetch` under a mandate).
+pub fn skill_md(config: &GatewayConfig, base_url: &str, terms: &PaymentTerms) -> String {
+    let base = base_url.trim_end_matches('/');
+    let service = &config.service;
+    let mut out = format!(
+        "---\nname: {}\ndescription: {} Paid per call in USDC over x402.\n---\n\n# {}\n\n{}\n\n",
+        slug(&service.name),
+        cell(&service.description),
+        service.name,
+        service.description
+    );
+    out.push_str("## Endpoints\n\n| Method | Path | Price (USDC) | What it does | Input |\n|---|---|---:|---|---|\n");
+    for route in &config.routes {
+        let input = route.input_schema.as_ref().map_or_else(
+            || "—".to_owned(),
+            |schema| format!("`{}`", cell(&schema.to_string())),
+        );
+        out.push_str(&format!(
+            "| {} | `{}` | {} | {} | {} |\n",
+            route.method,
+            route.path,
+            route.price,
+            cell(&route.description),
+            input
+        ));
+    }
+    let example = config.routes.first().map_or_else(String::new, |r| {
+        let data = if r.method == "GET" { "" } else { " -d '{…}'" };
+        format!(
+            "{base}{}' -X {}{data} --max-amount {}",
+            r.path, r.method, r.price
+        )
+    });
+    out.push_str(&format!(
+        "\n## How to pay\n\n\
+         Every endpoint above answers an unpaid call with HTTP 402 and a `PAYMENT-REQUIRED` \
+         header (x402 v2; the v1 JSON body too): scheme `exact`, network `{network}`, asset \
+         USDC `{asset}`, pay to `{pay_to}`. Sign an EIP-3009 authorization for the price and \
+         send the call again with `PAYMENT-SIGNATURE`. You are charged only when the call \
+         succeeds; the answer carries `PAYMENT-RESPONSE` with the settlement.\n\n\
+         With a Purser wallet, `purser fetch` does all of it:\n\n\
+         ```sh\npurser fetch '{example}\n```\n\n\
+         Reuse an intent mandate that covers host `{host}`; if none does, propose one sized \
+         for about {calls} calls (a budget of {budget} USDC) and show its `signUrl` to your \
+         human:\n\n\
+         ```sh\npurser mandate create --description 'Calls to {name}' --host {host} --limit {budget}\n```\n\n\
+         Prices as JSON: `{base}/skill.json`.\n",
+        network = terms.network,
+        asset = terms.asset,
+        pay_to = service.pay_to,
+        host = host_of(base),
+        calls = MANDATE_CALLS,
+        budget = suggested_budget(config),
+        name = cell(&service.name),
+    ));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    const CONFIG: &str = r#"
+[service]
+name = "Weather API"
+description = "Forecasts | for any city."
+pay_to = "0x4242424242424242424242424242424242424242"
+
+[[route]]
+method = "POST"
+path = "/api/query"
+price = "0.01"
+description = "Answer one query"
+input_schema = { type = "object", required = ["q"] }
+
+[[route]]
+method = "GET"
+path = "/api/cities/{city}"
+price = "0.002"
+description = "A city"
+"#;
+
+    fn terms() -> PaymentTerms {
+        PaymentTerms {
+            network: "eip155:8453".into(),
+            asset: "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913".into(),
+        }
+    }
+
+    #[test]
+    fn the_skill_names_every_endpoint_price_and_how_to_pay() {
+        let config = GatewayConfig::parse(CONFIG).unwrap();
+        let md = skill_md(&config, "https://api.weather.example/", &terms());
+        assert!(md.starts_with("---\nname: weather-api\ndescription: Forecasts \\| for any city."));
+        assert!(md.contains("| POST | `/api/query` | 0.01 | Answer one query | `{\"required\":[\"q\"],\"type\":\"object\"}` |"));
+        assert!(md.contains("| GET | `/api/cities/{city}` | 0.002 | A city | — |"));
+        assert!(md.contains("network `eip155:8453`"));
+        assert!(md.contains("pay to `0x4242424242424242424242424242424242424242`"));
+        assert!(md.contains("purser fetch 'https://api.weather.example/api/query' -X POST -d '{…}' --max-amount 0.01"));
+        assert!(
+            md.contains("--host api.weather.example --limit 1\n"),
+            "{md}"
+        );
+    }
+
+    #[test]
+    fn the_price_list_is_the_config_in_json() {
+        let config = GatewayConfig::parse(CONFIG).unwrap();
+        let list = price_list(&config, "https://api.weather.example", &terms());
+        assert_eq!(list["payment"]["network"], "eip155:8453");
+        assert_eq!(list["endpoints"][0]["priceAtomic"], "10000");
+        assert_eq!(
+            list["endpoints"][1]["url"],
+            "https://api.weather.example/api/cities/{city}"
+        );
+        assert_eq!(list["endpoints"][0]["inputSchema"]["required"][0], "q");
+        assert!(list["endpoints"][1]["inputSchema"].is_null());
+    }
+}

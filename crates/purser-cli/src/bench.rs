@@ -385,7 +385,7 @@ struct AuthorizeRig {
     mandate: purser_types::MandateId,
 }
 
-fn bench_key() -> Result<purser_service::IdempotencyKey> {
+pub(crate) fn bench_key() -> Result<purser_service::IdempotencyKey> {
     Ok(purser_service::IdempotencyKey::parse(&format!(
         "bench-{}",
         hex_id()?
@@ -406,6 +406,31 @@ async fn authorize_rig(url: &str) -> Result<AuthorizeRig> {
     purser
         .fund_wallet(&owner, wallet, Usdc::from_whole(1_000_000)?, &bench_key()?)
         .await?;
+    let draft = MandateDraft {
+        description: "benchmark calls".into(),
+        limit_amount: Usdc::from_whole(1_000_000)?,
+        host_allowlist: vec!["api.bench.example".into()],
+        valid_for_seconds: Some(3600),
+        ..MandateDraft::default()
+    };
+    let (jwt, mandate) = agent_under_mandate(purser, wallet, &draft).await?;
+    Ok(AuthorizeRig {
+        jwt,
+        server,
+        owner,
+        mandate,
+    })
+}
+
+/// Registers an agent in `wallet` and has the owner sign `draft` for it: returns
+/// the agent's JWT and the signed mandate.
+pub(crate) async fn agent_under_mandate(
+    purser: &purser_service::Purser,
+    wallet: WalletId,
+    draft: &purser_service::MandateDraft,
+) -> Result<(String, purser_types::MandateId)> {
+    use purser_service::Principal;
+    let owner = Principal::Owner { wallet };
     let registered = purser
         .register_agent(&owner, wallet, "bench agent", &bench_key()?)
         .await?
@@ -420,15 +445,8 @@ async fn authorize_rig(url: &str) -> Result<AuthorizeRig> {
         agent: registered.agent.id,
         wallet,
     };
-    let draft = MandateDraft {
-        description: "benchmark calls".into(),
-        limit_amount: Usdc::from_whole(1_000_000)?,
-        host_allowlist: vec!["api.bench.example".into()],
-        valid_for_seconds: Some(3600),
-        ..MandateDraft::default()
-    };
     let mandate = purser
-        .draft_mandate(&agent, &draft, &bench_key()?)
+        .draft_mandate(&agent, draft, &bench_key()?)
         .await?
         .value
         .mandate
@@ -436,12 +454,7 @@ async fn authorize_rig(url: &str) -> Result<AuthorizeRig> {
     purser
         .approve_mandate(&owner, mandate, &bench_key()?)
         .await?;
-    Ok(AuthorizeRig {
-        jwt: token.token.expose().clone(),
-        server,
-        owner,
-        mandate,
-    })
+    Ok((token.token.expose().clone(), mandate))
 }
 
 async fn measure_authorize(

@@ -23,12 +23,12 @@ use anyhow::{Context as _, Result, bail, ensure};
 use purser_chain::client::{ChainClient, Timeouts};
 use purser_chain::devnet::{DEV_KEYS, Devnet, DevnetOptions, mint};
 use purser_chain::eip3009::{Authorization, token_domain};
-use purser_service::{MandateDraft, Principal};
+use purser_service::MandateDraft;
 use purser_signer::{WalletKey, random_bytes};
 use purser_types::{Currency, Usdc};
 use serde_json::{Value, json};
 
-use crate::bench::Measurement;
+use crate::bench::{Measurement, agent_under_mandate, bench_key};
 use crate::cli::BenchX402Args;
 use crate::commands::Context;
 use crate::serve::{Embedded, open_store};
@@ -169,21 +169,11 @@ async fn verify_once(http: &reqwest::Client, url: &str, body: &Value) -> Result<
 /// A wallet on the embedded server with USDC on chain, an agent and a signed
 /// mandate: returns the agent's JWT.
 async fn paying_agent(server: &Embedded, devnet: &Devnet) -> Result<String> {
-    let key = || -> Result<purser_service::IdempotencyKey> {
-        let suffix: String = random_bytes::<6>()?
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        Ok(purser_service::IdempotencyKey::parse(&format!(
-            "bench-{suffix}"
-        ))?)
-    };
     let purser = &server.purser;
     let created = purser
-        .create_wallet("bench", Currency::Usdc, &key()?)
+        .create_wallet("bench", Currency::Usdc, &bench_key()?)
         .await?
         .value;
-    let wallet = created.wallet.id;
     let address: Address = created.wallet.address.parse()?;
     mint(
         &devnet.config.rpc_url,
@@ -193,33 +183,14 @@ async fn paying_agent(server: &Embedded, devnet: &Devnet) -> Result<String> {
     )
     .await?;
     purser.scan_deposits().await?;
-    let owner = Principal::Owner { wallet };
-    let registered = purser
-        .register_agent(&owner, wallet, "bench agent", &key()?)
-        .await?
-        .value;
-    let credential = registered.credential.context("a new agent's credential")?;
-    let token = purser
-        .issue_agent_token(registered.agent.id, &credential)
-        .await?;
-    let agent = Principal::Agent {
-        agent: registered.agent.id,
-        wallet,
-    };
     let draft = MandateDraft {
         description: "benchmark calls".into(),
         limit_amount: Usdc::from_whole(100)?,
         valid_for_seconds: Some(3600),
         ..MandateDraft::default()
     };
-    let mandate = purser
-        .draft_mandate(&agent, &draft, &key()?)
-        .await?
-        .value
-        .mandate
-        .id;
-    purser.approve_mandate(&owner, mandate, &key()?).await?;
-    Ok(token.token.expose().clone())
+    let (jwt, _) = agent_under_mandate(purser, created.wallet.id, &draft).await?;
+    Ok(jwt)
 }
 
 /// Runs `purser fetch` `count` times against a paid URL; every run must pay.

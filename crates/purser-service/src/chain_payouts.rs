@@ -12,7 +12,7 @@
 use std::collections::HashSet;
 use std::sync::Mutex;
 
-use alloy_primitives::{Address, U256};
+use alloy_primitives::{Address, B256, U256};
 use purser_chain::client::ChainError;
 use purser_chain::eip3009::{Authorization, parse_signature, usdc_domain};
 use purser_store::{X402Payment, X402PaymentStatus};
@@ -39,25 +39,23 @@ pub(crate) struct Claim<'a> {
 
 impl InFlight {
     fn claim(&self, reservation: ReservationId) -> Option<Claim<'_>> {
-        let mut held = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        held.insert(reservation).then_some(Claim {
+        self.held().insert(reservation).then_some(Claim {
             set: self,
             reservation,
         })
+    }
+
+    /// The set; a panic elsewhere while it was locked leaves it usable.
+    fn held(&self) -> std::sync::MutexGuard<'_, HashSet<ReservationId>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
 impl Drop for Claim<'_> {
     fn drop(&mut self) {
-        let mut held = self
-            .set
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        held.remove(&self.reservation);
+        self.set.held().remove(&self.reservation);
     }
 }
 
@@ -123,19 +121,11 @@ impl Purser {
         }
         if let Some(tx) = sent {
             // Sent before (this process, or one that stopped): wait for that one.
-            let tx = tx.parse().map_err(|_| corrupt("a payout's tx hash"))?;
+            let tx: B256 = tx.parse().map_err(|_| corrupt("a payout's tx hash"))?;
             let receipt = chain.receipt(tx).await.map_err(chain_unavailable)?;
-            return match receipt {
-                Some(r) if !r.status() => {
-                    self.void_payout(&held, record, "the transfer reverted")
-                        .await
-                }
-                Some(_) => self
-                    .resolve_x402(&held, record, None, Some(format!("{tx:#x}")))
-                    .await
-                    .map(drop),
-                None => Ok(()),
-            };
+            return self
+                .follow_receipt(&held, record, tx, receipt.map(|r| r.status()))
+                .await;
         }
         let (key, _) = self.wallet_key(payout.wallet_id).await?;
         let authorization = authorization_of(&record)?;
@@ -150,23 +140,36 @@ impl Purser {
             }
             Err(e) => return Err(chain_unavailable(e)),
         };
-        let tx_hash = format!("{tx:#x}");
         let now = self.inner.clock.now();
         self.inner
             .store
-            .note_x402_tx(held.id, &tx_hash, now)
+            .note_x402_tx(held.id, &format!("{tx:#x}"), now)
             .await?;
         let receipt = chain
             .wait_receipt(tx, chain.timeouts().receipt)
             .await
             .map_err(chain_unavailable)?;
-        match receipt {
-            Some(r) if !r.status() => {
-                self.void_payout(&held, record, "the transfer reverted")
+        self.follow_receipt(&held, record, tx, receipt.map(|r| r.status()))
+            .await
+    }
+
+    /// What a payout's transaction receipt (`Some(succeeded)` once mined) decides:
+    /// reverted → cancel and release; mined → the chain's nonce state commits it;
+    /// none yet → it stays open.
+    async fn follow_receipt(
+        &self,
+        held: &Reservation,
+        record: X402Payment,
+        tx: B256,
+        mined: Option<bool>,
+    ) -> Result<(), ServiceError> {
+        match mined {
+            Some(false) => {
+                self.void_payout(held, record, "the transfer reverted")
                     .await
             }
-            Some(_) => self
-                .resolve_x402(&held, record, None, Some(tx_hash))
+            Some(true) => self
+                .resolve_x402(held, record, None, Some(format!("{tx:#x}")))
                 .await
                 .map(drop),
             None => Ok(()),

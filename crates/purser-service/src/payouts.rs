@@ -44,16 +44,13 @@ impl Purser {
         };
         let to_address = checksum_address(&request.to_address)
             .map_err(|e| ServiceError::InvalidRequest(format!("to: {e}")))?;
-        let destination = self.payout_destination(&to_address).await?;
-        if self
-            .ledger_account_of(&to_address)
-            .await?
-            .is_some_and(|d| d.wallet == Some(wallet))
-        {
+        let local = self.ledger_account_of(&to_address).await?;
+        if local.is_some_and(|d| d.wallet == Some(wallet)) {
             return Err(ServiceError::InvalidRequest(
                 "a payout cannot go to the paying wallet itself".into(),
             ));
         }
+        let destination = self.paid_on_ledger(local);
         let intent = PaymentIntent {
             amount: request.amount,
             payee_host: None,
@@ -185,7 +182,7 @@ impl Purser {
             agent: payout.agent_id,
             wallet: payout.wallet_id,
         };
-        let destination = self.payout_destination(&payout.to_address).await?;
+        let destination = self.paid_on_ledger(self.ledger_account_of(&payout.to_address).await?);
         let intent = PaymentIntent {
             amount: payout.amount,
             payee_host: None,
@@ -214,15 +211,13 @@ impl Purser {
         }
     }
 
-    /// The ledger account a payout pays at once: a wallet on this server, and only
-    /// without a chain (with one, the payout goes on chain like any other).
-    async fn payout_destination(
+    /// The ledger account a payout pays at once: the destination's account when it
+    /// is a wallet on this server, and only without a chain (with one, the payout
+    /// goes on chain like any other).
+    fn paid_on_ledger(
         &self,
-        to_address: &str,
-    ) -> Result<Option<purser_types::AccountId>, ServiceError> {
-        if self.inner.config.chain.is_some() {
-            return Ok(None);
-        }
-        self.ledger_account_of(to_address).await
+        local: Option<purser_types::AccountId>,
+    ) -> Option<purser_types::AccountId> {
+        local.filter(|_| self.inner.config.chain.is_none())
     }
 }

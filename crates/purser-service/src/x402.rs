@@ -138,6 +138,9 @@ fn choose(chain: &ChainClient, required: &PaymentRequired) -> Result<Requirement
         })
 }
 
+/// Why a reservation is released after its failed payment was canceled on chain.
+const CANCELED_AFTER_FAILURE: &str = "the payment failed; its authorization was canceled on chain";
+
 /// How a noted cancel transaction is told from a payment's own transaction.
 pub(crate) const CANCEL_PREFIX: &str = "cancel:";
 
@@ -321,8 +324,7 @@ impl Purser {
         let claimed_tx = response
             .map(|r| r.transaction.clone())
             .filter(|t| !t.is_empty());
-        let cancel =
-            failed.then_some("the payment failed; its authorization was canceled on chain");
+        let cancel = failed.then_some(CANCELED_AFTER_FAILURE);
         self.resolve_x402(&held, payment, cancel, claimed_tx).await
     }
 
@@ -411,14 +413,7 @@ impl Purser {
         let chain = self.chain()?;
         let tx: B256 = cancel.parse().map_err(|_| corrupt("a cancel tx hash"))?;
         match chain.receipt(tx).await.map_err(chain_unavailable)? {
-            Some(r) if r.status() => {
-                self.fail_x402(
-                    held,
-                    payment,
-                    "the payment failed; its authorization was canceled on chain",
-                )
-                .await
-            }
+            Some(r) if r.status() => self.fail_x402(held, payment, CANCELED_AFTER_FAILURE).await,
             Some(_) => self.settle_x402(held, payment, claimed_tx).await,
             None => self.outcome_of(held.id).await,
         }
@@ -433,34 +428,8 @@ impl Purser {
         let settlement = claimed_tx
             .filter(|t| t.parse::<B256>().is_ok())
             .unwrap_or_else(|| format!("eip3009:{}:{}", payment.payer, payment.nonce));
-        let change = match &payment.payout_id {
-            Some(payout) => Change::FinishPayout {
-                wallet: held.wallet_id,
-                payout: payout.clone(),
-                reservation: held.id,
-                result: PayoutResult::Sent {
-                    settlement: settlement.clone(),
-                },
-            },
-            None => Change::Commit {
-                wallet: held.wallet_id,
-                reservation: held.id,
-                destination: AccountId::system(AccountKind::ExternalPayouts, Currency::Usdc),
-                settlement: Some(settlement.clone()),
-                enforce: false,
-            },
-        };
-        self.write_resolution(held, change).await?;
-        self.inner
-            .store
-            .close_x402_payment(
-                held.id,
-                X402PaymentStatus::Settled,
-                Some(&settlement),
-                self.inner.clock.now(),
-            )
-            .await?;
-        self.outcome_of(held.id).await
+        self.finish_x402(held, payment, PayoutResult::Sent { settlement })
+            .await
     }
 
     async fn fail_x402(
@@ -469,30 +438,50 @@ impl Purser {
         payment: &X402Payment,
         reason: &str,
     ) -> Result<X402Outcome, ServiceError> {
-        let change = match &payment.payout_id {
-            Some(payout) => Change::FinishPayout {
+        let result = PayoutResult::Failed {
+            reason: reason.to_owned(),
+        };
+        self.finish_x402(held, payment, result).await
+    }
+
+    /// Ends a signed authorization as the chain decided: a payout finishes with its
+    /// reservation; an x402 payment's reservation is committed or released.
+    async fn finish_x402(
+        &self,
+        held: &Reservation,
+        payment: &X402Payment,
+        result: PayoutResult,
+    ) -> Result<X402Outcome, ServiceError> {
+        let (status, tx_hash) = match &result {
+            PayoutResult::Sent { settlement } => {
+                (X402PaymentStatus::Settled, Some(settlement.clone()))
+            }
+            PayoutResult::Failed { .. } => (X402PaymentStatus::Failed, None),
+        };
+        let change = match (&payment.payout_id, result) {
+            (Some(payout), result) => Change::FinishPayout {
                 wallet: held.wallet_id,
                 payout: payout.clone(),
                 reservation: held.id,
-                result: PayoutResult::Failed {
-                    reason: reason.to_owned(),
-                },
+                result,
             },
-            None => Change::Release {
+            (None, PayoutResult::Sent { settlement }) => Change::Commit {
                 wallet: held.wallet_id,
                 reservation: held.id,
-                reason: reason.to_owned(),
+                destination: AccountId::system(AccountKind::ExternalPayouts, Currency::Usdc),
+                settlement: Some(settlement),
+                enforce: false,
+            },
+            (None, PayoutResult::Failed { reason }) => Change::Release {
+                wallet: held.wallet_id,
+                reservation: held.id,
+                reason,
             },
         };
         self.write_resolution(held, change).await?;
         self.inner
             .store
-            .close_x402_payment(
-                payment.reservation_id,
-                X402PaymentStatus::Failed,
-                None,
-                self.inner.clock.now(),
-            )
+            .close_x402_payment(held.id, status, tx_hash.as_deref(), self.inner.clock.now())
             .await?;
         self.outcome_of(held.id).await
     }

@@ -580,21 +580,18 @@ impl Store {
             .transpose()?
             .map(|p| p.value))
     }
-}
 
-/// Authorized external payouts (those waiting for their on-chain leg), oldest first.
-pub(crate) async fn authorized_external_payouts(
-    store: &Store,
-    limit: u32,
-) -> Result<Vec<Payout>, StoreError> {
-    let rows = sqlx::query(select(
-        &PAYOUTS,
-        "WHERE status = 'authorized' AND rail = 'external' ORDER BY created_at_ms LIMIT $1",
-    ))
-    .bind(i64::from(limit))
-    .fetch_all(store.pool())
-    .await?;
-    rows.iter()
-        .map(|r| payout_from_row(r).map(|p| p.value))
-        .collect()
+    /// Authorized external payouts (those waiting for their on-chain leg), oldest first.
+    pub async fn authorized_external_payouts(&self, limit: u32) -> Result<Vec<Payout>, StoreError> {
+        let rows = sqlx::query(select(
+            &PAYOUTS,
+            "WHERE status = 'authorized' AND rail = 'external' ORDER BY created_at_ms LIMIT $1",
+        ))
+        .bind(i64::from(limit))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| payout_from_row(r).map(|p| p.value))
+            .collect()
+    }
 }

@@ -4,7 +4,7 @@
 //! (each statement commits on its own, durably); money moves only through the
 //! committer's reservations, which these rows point at.
 
-use purser_types::{AgentId, Payout, PayoutId, ReservationId, UnixMs, Usdc, WalletId};
+use purser_types::{AgentId, PayoutId, ReservationId, UnixMs, Usdc, WalletId};
 use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row};
 
@@ -353,11 +353,6 @@ impl Store {
 }
 
 impl Store {
-    /// Authorized external payouts waiting for their on-chain leg, oldest first.
-    pub async fn authorized_external_payouts(&self, limit: u32) -> Result<Vec<Payout>, StoreError> {
-        crate::read::authorized_external_payouts(self, limit).await
-    }
-
     /// Every wallet's id and address, for the deposit scanner.
     pub async fn wallet_addresses(&self) -> Result<Vec<(WalletId, String)>, StoreError> {
         let rows = sqlx::query("SELECT id, address FROM wallets ORDER BY id")

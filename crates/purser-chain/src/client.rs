@@ -25,6 +25,7 @@ mod bindings {
     #[sol(rpc)]
     interface IUsdc {
         event Transfer(address indexed from, address indexed to, uint256 value);
+        event AuthorizationUsed(address indexed authorizer, bytes32 indexed nonce);
         function balanceOf(address account) external view returns (uint256);
         function authorizationState(address authorizer, bytes32 nonce) external view returns (bool);
         function transferWithAuthorization(address from, address to, uint256 value, uint256 validAfter, uint256 validBefore, bytes32 nonce, uint8 v, bytes32 r, bytes32 s) external;
@@ -370,6 +371,26 @@ impl ChainClient {
     }
 
     /// USDC transfers to any of `to` in blocks `from_block..=to_block`.
+    /// The transaction that used `authorizer`'s `nonce` (its `AuthorizationUsed`
+    /// log), searched in the last `lookback` blocks.
+    pub async fn authorization_used_tx(
+        &self,
+        authorizer: Address,
+        nonce: B256,
+        lookback: u64,
+    ) -> Result<Option<B256>, ChainError> {
+        let latest = self.block_number().await?;
+        let filter = Filter::new()
+            .address(self.network.usdc)
+            .event_signature(IUsdc::AuthorizationUsed::SIGNATURE_HASH)
+            .topic1(authorizer.into_word())
+            .topic2(nonce)
+            .from_block(latest.saturating_sub(lookback))
+            .to_block(latest);
+        let logs = bounded(self.timeouts.rpc, self.reader.get_logs(&filter), from_rpc).await?;
+        Ok(logs.iter().find_map(|log| log.transaction_hash))
+    }
+
     pub async fn transfers_to(
         &self,
         to: &[Address],

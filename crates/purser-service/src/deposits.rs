@@ -14,7 +14,7 @@ use crate::ids::new_id_bytes;
 use crate::{Purser, ServiceError, chain_unavailable};
 
 /// The largest block range one scan asks the node for.
-const MAX_SCAN_BLOCKS: u64 = 5_000;
+pub(crate) const MAX_SCAN_BLOCKS: u64 = 5_000;
 
 /// A wallet's balance on the ledger beside its balance on chain.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

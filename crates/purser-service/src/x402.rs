@@ -425,11 +425,33 @@ impl Purser {
         payment: &X402Payment,
         claimed_tx: Option<String>,
     ) -> Result<X402Outcome, ServiceError> {
-        let settlement = claimed_tx
-            .filter(|t| t.parse::<B256>().is_ok())
-            .unwrap_or_else(|| format!("eip3009:{}:{}", payment.payer, payment.nonce));
+        let settlement = match claimed_tx.filter(|t| t.parse::<B256>().is_ok()) {
+            Some(tx) => tx,
+            None => self.used_tx(payment).await,
+        };
         self.finish_x402(held, payment, PayoutResult::Sent { settlement })
             .await
+    }
+
+    /// The transaction that used an authorization, from its `AuthorizationUsed` log
+    /// (another process may have sent it); `eip3009:<payer>:<nonce>` when the node
+    /// cannot say (the log is older than one scan's range, or the node is down).
+    async fn used_tx(&self, payment: &X402Payment) -> String {
+        let fallback = format!("eip3009:{}:{}", payment.payer, payment.nonce);
+        let (Ok(chain), Ok(payer), Ok(nonce)) = (
+            self.chain(),
+            payment.payer.parse::<Address>(),
+            payment.nonce.parse::<B256>(),
+        ) else {
+            return fallback;
+        };
+        match chain
+            .authorization_used_tx(payer, nonce, crate::deposits::MAX_SCAN_BLOCKS)
+            .await
+        {
+            Ok(Some(tx)) => format!("{tx:#x}"),
+            _ => fallback,
+        }
     }
 
     async fn fail_x402(

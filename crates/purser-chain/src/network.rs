@@ -83,15 +83,55 @@ impl Network {
         }
     }
 
-    /// The CAIP-2 id, as x402 v2 names networks: `eip155:<chain id>`.
+    /// The internal ledger rail: a payment between two wallets of one Purser server,
+    /// settled on its ledger at once, with no chain. Its authorization is the same
+    /// EIP-3009 `TransferWithAuthorization`, signed in a domain of its own (name
+    /// `Purser Ledger`, version `1`, chain id 0 — which no EVM chain can have —
+    /// and [`ledger_asset`] as the verifying contract), so a signature for one rail
+    /// can never be replayed on the other.
+    pub fn ledger() -> Network {
+        Network {
+            name: "ledger".into(),
+            chain_id: LEDGER_CHAIN_ID,
+            usdc: ledger_asset(),
+            token_name: "Purser Ledger".into(),
+            token_version: "1".into(),
+            v1_name: Some(LEDGER_V1_NAME.into()),
+        }
+    }
+
+    /// Whether this is the internal ledger rail.
+    pub fn is_ledger(&self) -> bool {
+        self.chain_id == LEDGER_CHAIN_ID
+    }
+
+    /// The CAIP-2 id, as x402 v2 names networks: `eip155:<chain id>`, or
+    /// [`LEDGER_NETWORK`] for the ledger rail.
     pub fn caip2(&self) -> String {
-        format!("eip155:{}", self.chain_id)
+        if self.is_ledger() {
+            LEDGER_NETWORK.to_owned()
+        } else {
+            format!("eip155:{}", self.chain_id)
+        }
     }
 
     /// Whether an x402 network field names this network (CAIP-2, or the v1 name).
     pub fn is(&self, network: &str) -> bool {
         network == self.caip2() || self.v1_name.as_deref() == Some(network)
     }
+}
+
+/// The x402 network id of the internal ledger rail (v2, CAIP-2 shaped).
+pub const LEDGER_NETWORK: &str = "purser:ledger";
+/// Its v1 network name.
+pub const LEDGER_V1_NAME: &str = "purser-ledger";
+/// The chain id in its EIP-712 domain: 0, which EIP-155 leaves to no chain.
+pub const LEDGER_CHAIN_ID: u64 = 0;
+
+/// The ledger rail's `asset`: the address `keccak256("purser:ledger:USDC")` ends
+/// with. It holds no contract; it names USDC on a Purser ledger.
+pub fn ledger_asset() -> Address {
+    Address::from_word(alloy_primitives::keccak256(b"purser:ledger:USDC"))
 }
 
 fn address(text: &str) -> Address {
@@ -165,6 +205,10 @@ mod tests {
             Network::named("local", None),
             Err(NetworkError::MissingConfig)
         ));
+        let ledger = Network::ledger();
+        assert_eq!(ledger.caip2(), "purser:ledger");
+        assert!(ledger.is("purser:ledger") && ledger.is("purser-ledger") && !base.is_ledger());
+        assert_ne!(ledger.usdc, Address::ZERO);
         assert!(matches!(
             Network::named("mainnet", None),
             Err(NetworkError::Unknown(_))

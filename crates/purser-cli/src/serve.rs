@@ -95,6 +95,9 @@ async fn start_service(settings: &ServeSettings) -> Result<Purser> {
     Ok(Purser::start(store, master, Arc::new(SystemClock), service).await?)
 }
 
+/// How often open ledger-rail payments are looked at when there is no chain.
+const WATCH_WITHOUT_CHAIN: std::time::Duration = std::time::Duration::from_secs(5);
+
 pub(crate) async fn run(settings: ServeSettings) -> Result<()> {
     let purser = start_service(&settings).await?;
     let http = ServerConfig {
@@ -115,25 +118,28 @@ pub(crate) async fn run(settings: ServeSettings) -> Result<()> {
     );
     let app = purser_server::router(purser.clone(), &http);
     let (stop_watching, stopped) = tokio::sync::oneshot::channel::<()>();
-    let watcher = settings.chain.as_ref().map(|chain| {
-        let (purser, every) = (purser.clone(), chain.poll);
+    // Without a chain the watcher still releases expired ledger-rail payments.
+    let every = settings
+        .chain
+        .as_ref()
+        .map_or(WATCH_WITHOUT_CHAIN, |chain| chain.poll);
+    let watcher = {
+        let purser = purser.clone();
         tokio::spawn(async move {
             let stop = async {
                 let _ = stopped.await;
             };
-            purser.watch_chain(every, stop).await;
+            purser.watch(every, stop).await;
         })
-    });
-    // On a signal, the chain watcher finishes the round it is in (a payout being
+    };
+    // On a signal, the watcher finishes the round it is in (a payout being
     // sent, say) within the grace, before the server drains and closes the store.
     let grace = std::time::Duration::from_millis(settings.shutdown_grace_ms);
     let shutdown = async move {
         purser_server::shutdown_signal().await;
         let _ = stop_watching.send(());
-        if let Some(watcher) = watcher
-            && tokio::time::timeout(grace, watcher).await.is_err()
-        {
-            tracing::warn!("the chain watcher did not finish within the shutdown grace");
+        if tokio::time::timeout(grace, watcher).await.is_err() {
+            tracing::warn!("the watcher did not finish within the shutdown grace");
         }
     };
     purser_server::serve(listener, app, purser, &http, shutdown).await?;

@@ -123,9 +123,16 @@ async fn verifies_and_settles_once_on_a_real_chain() {
     let f = fixture().await;
     let supported = f.server.get("/facilitator/supported", None).await;
     assert_eq!(supported.status, StatusCode::OK);
+    let network = f.chain.network();
+    let ledger = purser_chain::network::Network::ledger();
+    let extra = |n: &purser_chain::network::Network| json!({"asset": n.usdc.to_checksum(None), "name": n.token_name, "version": n.token_version});
     assert_eq!(
         supported.body["kinds"],
-        json!([{"x402Version": 2, "scheme": "exact", "network": "eip155:31337"}])
+        json!([
+            {"x402Version": 2, "scheme": "exact", "network": "eip155:31337", "extra": extra(network)},
+            {"x402Version": 2, "scheme": "exact", "network": "purser:ledger", "extra": extra(&ledger)},
+            {"x402Version": 1, "scheme": "exact", "network": "purser-ledger", "extra": extra(&ledger)},
+        ])
     );
     assert_eq!(
         supported.body["signers"]["eip155:*"]
@@ -372,10 +379,28 @@ async fn a_node_that_is_down_is_an_answer_not_a_hang() {
 }
 
 #[tokio::test]
-async fn without_a_chain_the_facilitator_says_so() {
+async fn without_a_chain_the_facilitator_settles_only_on_the_ledger() {
     let server = TestServer::start(Backend::Sqlite).await;
+    let supported = server.get("/facilitator/supported", None).await;
+    assert_eq!(supported.status, StatusCode::OK);
+    let networks: Vec<&str> = supported.body["kinds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["network"].as_str().unwrap())
+        .collect();
+    assert_eq!(networks, ["purser:ledger", "purser-ledger"]);
+    assert_eq!(supported.body["kinds"][0]["extra"]["name"], "Purser Ledger");
+    let mut requirement = json!({
+        "scheme": "exact", "network": "eip155:8453", "amount": "10", "payTo": Address::ZERO,
+        "asset": Address::ZERO, "maxTimeoutSeconds": 60, "extra": {"name": "USD Coin", "version": "2"},
+    });
+    let payload = json!({"x402Version": 2, "accepted": requirement.clone(), "payload": {
+        "signature": "0x00", "authorization": {"from": Address::ZERO, "to": Address::ZERO,
+        "value": "10", "validAfter": "0", "validBefore": "1", "nonce": B256::ZERO}}});
+    let body = json!({"x402Version": 2, "paymentPayload": payload, "paymentRequirements": requirement.take()});
     server
-        .get("/facilitator/supported", None)
+        .post("/facilitator/verify", None, &common::fresh_key(), body)
         .await
         .assert_error(StatusCode::CONFLICT, "chain_not_configured");
 }

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use alloy_primitives::{Address, B256, U256};
 use purser_chain::client::{ChainClient, ChainError};
 use purser_chain::exact::{self, CheckedPayment, Invalid};
+use purser_chain::network::Network;
 use purser_store::{Settlement, SettlementStatus};
 use purser_types::x402::{
     FacilitatorRequest, Reason, SCHEME_EXACT, SettleResponse, SupportedKind, SupportedResponse,
@@ -21,17 +22,17 @@ use serde_json::Value;
 
 use crate::{Purser, ServiceError};
 
-fn invalid_of(e: Invalid) -> (Reason, String, Option<String>) {
+pub(crate) fn invalid_of(e: Invalid) -> (Reason, String, Option<String>) {
     (e.reason, e.message, e.payer.map(|p| p.to_checksum(None)))
 }
 
-type Rejection = (Reason, String, Option<String>);
+pub(crate) type Rejection = (Reason, String, Option<String>);
 
-fn parse(body: &Value) -> Result<FacilitatorRequest, Rejection> {
+pub(crate) fn parse(body: &Value) -> Result<FacilitatorRequest, Rejection> {
     FacilitatorRequest::from_json(body).map_err(|e| (e.reason, e.message, None))
 }
 
-fn settle_failure(
+pub(crate) fn settle_failure(
     network: &str,
     (reason, message, payer): Rejection,
     tx: Option<String>,
@@ -53,37 +54,54 @@ fn counted(endpoint: &'static str, result: &str) {
 }
 
 impl Purser {
-    /// What this facilitator settles: `exact` on its network, v2 (and v1 where the
-    /// network has a v1 name).
-    pub fn facilitator_supported(&self) -> Result<SupportedResponse, ServiceError> {
-        let chain = self.chain()?;
-        let network = chain.network();
-        let mut kinds = vec![SupportedKind {
-            x402_version: 2,
-            scheme: SCHEME_EXACT.into(),
-            network: network.caip2(),
-        }];
-        kinds.extend(network.v1_name.iter().map(|name| SupportedKind {
-            x402_version: 1,
-            scheme: SCHEME_EXACT.into(),
-            network: name.clone(),
-        }));
+    /// What this facilitator settles: `exact` on its chain, if it has one, and on
+    /// the internal ledger rail; v2, and v1 where the network has a v1 name. Each
+    /// kind names its asset and EIP-712 domain in `extra`.
+    pub fn facilitator_supported(&self) -> SupportedResponse {
+        let chain = self.inner.config.chain.as_deref();
+        let mut kinds = Vec::new();
+        let networks = chain
+            .map(|c| c.network().clone())
+            .into_iter()
+            .chain([Network::ledger()]);
+        for network in networks {
+            let extra = Some(serde_json::json!({
+                "asset": network.usdc.to_checksum(None),
+                "name": network.token_name,
+                "version": network.token_version,
+            }));
+            let names = std::iter::once((2, network.caip2()))
+                .chain(network.v1_name.iter().map(|name| (1, name.clone())));
+            kinds.extend(names.map(|(x402_version, name)| SupportedKind {
+                x402_version,
+                scheme: SCHEME_EXACT.into(),
+                network: name,
+                extra: extra.clone(),
+            }));
+        }
         let signers = chain
-            .relayer()
+            .and_then(ChainClient::relayer)
             .map(|a| vec![a.to_checksum(None)])
             .unwrap_or_default();
-        Ok(SupportedResponse {
+        SupportedResponse {
             kinds,
             extensions: Vec::new(),
             signers: BTreeMap::from([("eip155:*".to_owned(), signers)]),
-        })
+        }
+    }
+
+    fn on_ledger(body: &Value) -> bool {
+        let ledger = Network::ledger();
+        parse(body).is_ok_and(|r| ledger.is(&r.requirement.network))
     }
 
     /// `/verify`: every check of the reference, the chain's included.
     pub async fn facilitator_verify(&self, body: &Value) -> Result<VerifyResponse, ServiceError> {
-        let chain = self.chain()?;
         let verified = match parse(body) {
-            Ok(request) => self.verify_payment(chain, &request).await,
+            Ok(request) if Network::ledger().is(&request.requirement.network) => {
+                self.verify_on_ledger(&request).await.map(|p| p.checked)
+            }
+            Ok(request) => self.verify_payment(self.chain()?, &request).await,
             Err(rejection) => Err(rejection),
         };
         let answer = match verified {
@@ -147,9 +165,13 @@ impl Purser {
     /// `/settle`: verifies again, sends `transferWithAuthorization`, waits for the
     /// receipt and checks the `Transfer` it must hold.
     pub async fn facilitator_settle(&self, body: &Value) -> Result<SettleResponse, ServiceError> {
-        let chain = self.chain()?;
-        let network = chain.network().caip2();
-        let answer = self.settle_payment(chain, body, &network).await;
+        let answer = if Self::on_ledger(body) {
+            self.settle_on_ledger(body).await
+        } else {
+            let chain = self.chain()?;
+            self.settle_payment(chain, body, &chain.network().caip2())
+                .await
+        };
         let result = answer
             .error_reason
             .clone()
@@ -229,7 +251,7 @@ impl Purser {
         self.await_receipt(chain, sent, tx_hash).await
     }
 
-    async fn existing_settlement(
+    pub(crate) async fn existing_settlement(
         &self,
         request: &FacilitatorRequest,
         network: &str,
@@ -249,7 +271,7 @@ impl Purser {
             .flatten()
     }
 
-    async fn save_settlement(&self, settlement: &Settlement) {
+    pub(crate) async fn save_settlement(&self, settlement: &Settlement) {
         if let Err(e) = self
             .inner
             .store
@@ -324,7 +346,7 @@ impl Purser {
 }
 
 /// The answer for a settlement as recorded, without asking the chain.
-fn answer_of(record: &Settlement) -> SettleResponse {
+pub(crate) fn answer_of(record: &Settlement) -> SettleResponse {
     let payer = Some(record.payer.clone());
     match record.status {
         SettlementStatus::Settled => settled(record),

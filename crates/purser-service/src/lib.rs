@@ -13,6 +13,7 @@ mod error;
 mod facilitator;
 mod idempotency;
 mod ids;
+mod ledger_rail;
 mod mandates;
 mod payments;
 mod payouts;
@@ -241,17 +242,16 @@ impl Purser {
             .ok_or(ServiceError::ChainNotConfigured)
     }
 
-    /// Keeps the wallets in step with the chain until `stop` resolves, every
-    /// `every`: records new deposits, sends authorized payouts and follows them and
-    /// open x402 payments to their end. A round under way finishes before it stops.
-    pub async fn watch_chain(
+    /// Keeps the wallets in step until `stop` resolves, every `every`: follows open
+    /// x402 payments to their end (on the ledger rail, releases the expired) and,
+    /// with a chain, records new deposits and sends authorized payouts. A round
+    /// under way finishes before it stops.
+    pub async fn watch(
         &self,
         every: std::time::Duration,
         stop: impl std::future::Future<Output = ()>,
     ) {
-        if self.inner.config.chain.is_none() {
-            return;
-        }
+        let has_chain = self.inner.config.chain.is_some();
         tokio::pin!(stop);
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -260,13 +260,13 @@ impl Purser {
                 () = &mut stop => return,
                 _ = tick.tick() => {}
             }
-            if let Err(e) = self.scan_deposits().await {
+            if has_chain && let Err(e) = self.scan_deposits().await {
                 tracing::warn!(error = %e, "deposit scan failed; retrying");
             }
             if let Err(e) = self.resolve_open_x402().await {
                 tracing::warn!(error = %e, "x402 resolution failed; retrying");
             }
-            if let Err(e) = self.send_open_payouts().await {
+            if has_chain && let Err(e) = self.send_open_payouts().await {
                 tracing::warn!(error = %e, "sending payouts failed; retrying");
             }
         }

@@ -12,6 +12,7 @@
 use alloy_primitives::{Address, B256, U256, keccak256};
 use purser_chain::client::{ChainClient, ChainError};
 use purser_chain::eip3009::{Authorization, cancel_digest, parse_signature, usdc_domain};
+use purser_chain::network::{LEDGER_NETWORK, Network};
 use purser_core::change::{Authorization as Decision, Change, Outcome, PayoutResult};
 use purser_signer::WalletKey;
 use purser_store::{X402Payment, X402PaymentStatus};
@@ -101,16 +102,14 @@ fn read_payment_required(value: &Value) -> Result<PaymentRequired, ServiceError>
     parsed.map_err(|e| ServiceError::InvalidPaymentRequired(e.to_string()))
 }
 
-/// The requirement this wallet pays: `exact`, this network, its USDC and domain;
-/// the cheapest if several fit.
-fn choose(chain: &ChainClient, required: &PaymentRequired) -> Result<Requirement, ServiceError> {
-    let network = chain.network();
-    let usdc = network.usdc;
+/// The cheapest requirement this wallet can pay on `network`: `exact`, its USDC
+/// and token domain, a payee address.
+fn cheapest_on<'a>(network: &Network, required: &'a PaymentRequired) -> Option<&'a Requirement> {
     required
         .accepts
         .iter()
         .filter(|r| r.scheme == SCHEME_EXACT && network.is(&r.network))
-        .filter(|r| r.asset.parse::<Address>().is_ok_and(|a| a == usdc))
+        .filter(|r| r.asset.parse::<Address>().is_ok_and(|a| a == network.usdc))
         .filter(|r| {
             r.domain.as_ref().is_none_or(|(name, version)| {
                 *name == network.token_name && *version == network.token_version
@@ -118,24 +117,30 @@ fn choose(chain: &ChainClient, required: &PaymentRequired) -> Result<Requirement
         })
         .filter(|r| r.pay_to.parse::<Address>().is_ok())
         .min_by_key(|r| r.amount)
-        .cloned()
-        .ok_or_else(|| {
-            let offered: Vec<String> = required
-                .accepts
-                .iter()
-                .map(|r| format!("{} on {} in {}", r.scheme, r.network, r.asset))
-                .collect();
-            ServiceError::NoAcceptableRequirement(format!(
-                "this wallet pays exact on {} in USDC ({}); the server offers: {}",
-                network.caip2(),
-                usdc.to_checksum(None),
-                if offered.is_empty() {
-                    "nothing".to_owned()
-                } else {
-                    offered.join("; ")
-                }
-            ))
-        })
+}
+
+fn nothing_acceptable(chain: Option<&ChainClient>, required: &PaymentRequired) -> ServiceError {
+    let offered: Vec<String> = required
+        .accepts
+        .iter()
+        .map(|r| format!("{} on {} in {}", r.scheme, r.network, r.asset))
+        .collect();
+    let rails = match chain {
+        Some(chain) => format!(
+            "exact on {} in USDC ({}), or on {LEDGER_NETWORK} to a wallet of this server",
+            chain.network().caip2(),
+            chain.network().usdc.to_checksum(None)
+        ),
+        None => format!("exact on {LEDGER_NETWORK} to a wallet of this server"),
+    };
+    ServiceError::NoAcceptableRequirement(format!(
+        "this wallet pays {rails}; the server offers: {}",
+        if offered.is_empty() {
+            "nothing".to_owned()
+        } else {
+            offered.join("; ")
+        }
+    ))
 }
 
 /// Why a reservation is released after its failed payment was canceled on chain.
@@ -174,9 +179,8 @@ impl Purser {
         request: &X402PayRequest,
         key: &IdempotencyKey,
     ) -> Result<Replayable<X402Answer>, ServiceError> {
-        let chain = self.chain()?;
         let required = read_payment_required(&request.payment_required)?;
-        let requirement = choose(chain, &required)?;
+        let (network, requirement) = self.choose_rail(&required).await?;
         if let Some(max) = request.max_amount
             && requirement.amount > max
         {
@@ -209,7 +213,13 @@ impl Purser {
             Decision::Denied { reason } => return Err(ServiceError::Denied(reason)),
         };
         let signed = self
-            .sign_for(chain, &reservation, &required, &requirement, &request.url)
+            .sign_for(
+                &network,
+                &reservation,
+                &required,
+                &requirement,
+                &request.url,
+            )
             .await?;
         Ok(Replayable {
             value: X402Answer::Signed(Box::new(signed)),
@@ -217,18 +227,40 @@ impl Purser {
         })
     }
 
+    /// The rail and requirement to pay: the internal ledger when the payee is a
+    /// wallet of this server (instant, no gas), else the chain's.
+    async fn choose_rail(
+        &self,
+        required: &PaymentRequired,
+    ) -> Result<(Network, Requirement), ServiceError> {
+        let ledger = Network::ledger();
+        if let Some(requirement) = cheapest_on(&ledger, required)
+            && self.ledger_account_of(&requirement.pay_to).await?.is_some()
+        {
+            return Ok((ledger, requirement.clone()));
+        }
+        let chain = self.inner.config.chain.as_deref();
+        chain
+            .and_then(|chain| {
+                Some((
+                    chain.network().clone(),
+                    cheapest_on(chain.network(), required)?.clone(),
+                ))
+            })
+            .ok_or_else(|| nothing_acceptable(chain, required))
+    }
+
     /// Signs the authorization a reservation pays with. A replay signs the same
     /// authorization again (same nonce and deadline, so the same signature).
     async fn sign_for(
         &self,
-        chain: &ChainClient,
+        network: &Network,
         reservation: &Reservation,
         required: &PaymentRequired,
         requirement: &Requirement,
         url: &str,
     ) -> Result<X402Signed, ServiceError> {
         let (key, payer) = self.wallet_key(reservation.wallet_id).await?;
-        let network = chain.network();
         let now_secs = self.inner.clock.now().millis() / 1000;
         let existing = self.inner.store.x402_payment(reservation.id).await?;
         let validity = requirement.max_timeout_seconds.clamp(10, MAX_VALIDITY_SECS);
@@ -338,7 +370,13 @@ impl Purser {
         cancel: Option<&str>,
         claimed_tx: Option<String>,
     ) -> Result<X402Outcome, ServiceError> {
-        if payment.status != X402PaymentStatus::Signed || held.status != ReservationStatus::Held {
+        if payment.status != X402PaymentStatus::Signed {
+            return self.outcome_of(held.id).await;
+        }
+        if Network::ledger().is(&payment.network) {
+            return self.resolve_ledger_x402(held, &payment, cancel).await;
+        }
+        if held.status != ReservationStatus::Held {
             return self.outcome_of(held.id).await;
         }
         let chain = self.chain()?;
@@ -466,19 +504,24 @@ impl Purser {
         self.finish_x402(held, payment, result).await
     }
 
-    /// Ends a signed authorization as the chain decided: a payout finishes with its
-    /// reservation; an x402 payment's reservation is committed or released.
-    async fn finish_x402(
+    /// Ends a signed authorization as the chain (or, on the ledger rail, the
+    /// settlement) decided: a payout finishes with its reservation; an x402
+    /// payment's reservation is committed or released. The record follows the
+    /// reservation as it ended: a ledger settlement and a release racing for it
+    /// share one idempotency key, so whichever came first decides both.
+    pub(crate) async fn finish_x402(
         &self,
         held: &Reservation,
         payment: &X402Payment,
         result: PayoutResult,
     ) -> Result<X402Outcome, ServiceError> {
-        let (status, tx_hash) = match &result {
-            PayoutResult::Sent { settlement } => {
-                (X402PaymentStatus::Settled, Some(settlement.clone()))
-            }
-            PayoutResult::Failed { .. } => (X402PaymentStatus::Failed, None),
+        let on_ledger = Network::ledger().is(&payment.network);
+        let destination = if on_ledger {
+            self.ledger_account_of(&payment.pay_to)
+                .await?
+                .ok_or_else(|| corrupt("a ledger payment's payee"))?
+        } else {
+            AccountId::system(AccountKind::ExternalPayouts, Currency::Usdc)
         };
         let change = match (&payment.payout_id, result) {
             (Some(payout), result) => Change::FinishPayout {
@@ -487,12 +530,14 @@ impl Purser {
                 reservation: held.id,
                 result,
             },
+            // On the ledger the money moves now, so a revoked agent or mandate
+            // still stops it; on a chain it already left.
             (None, PayoutResult::Sent { settlement }) => Change::Commit {
                 wallet: held.wallet_id,
                 reservation: held.id,
-                destination: AccountId::system(AccountKind::ExternalPayouts, Currency::Usdc),
+                destination,
                 settlement: Some(settlement),
-                enforce: false,
+                enforce: on_ledger,
             },
             (None, PayoutResult::Failed { reason }) => Change::Release {
                 wallet: held.wallet_id,
@@ -501,11 +546,35 @@ impl Purser {
             },
         };
         self.write_resolution(held, change).await?;
+        self.close_as_ended(held.id).await
+    }
+
+    /// Closes a signed authorization's record as its reservation ended.
+    pub(crate) async fn close_as_ended(
+        &self,
+        reservation: ReservationId,
+    ) -> Result<X402Outcome, ServiceError> {
+        let ended = self
+            .inner
+            .store
+            .reservation(reservation)
+            .await?
+            .ok_or(ServiceError::NotFound)?;
+        let (status, tx_hash) = match ended.status {
+            ReservationStatus::Committed => (X402PaymentStatus::Settled, ended.settlement),
+            ReservationStatus::Released => (X402PaymentStatus::Failed, None),
+            ReservationStatus::Held => return self.outcome_of(reservation).await,
+        };
         self.inner
             .store
-            .close_x402_payment(held.id, status, tx_hash.as_deref(), self.inner.clock.now())
+            .close_x402_payment(
+                reservation,
+                status,
+                tx_hash.as_deref(),
+                self.inner.clock.now(),
+            )
             .await?;
-        self.outcome_of(held.id).await
+        self.outcome_of(reservation).await
     }
 
     /// Commits or releases as the reservation's agent, idempotently per reservation.
@@ -553,14 +622,17 @@ impl Purser {
     /// Follows every open signed payment to the chain: commits the used, releases
     /// the expired unused. Run periodically by the server; returns how many closed.
     pub async fn resolve_open_x402(&self) -> Result<usize, ServiceError> {
-        if self.inner.config.chain.is_none() {
-            return Ok(0);
-        }
         let mut closed = 0;
         let open = self.inner.store.open_x402_payments(200).await?;
+        let has_chain = self.inner.config.chain.is_some();
+        let ledger = Network::ledger();
         // Payouts' authorizations are followed by `send_open_payouts`, which also
         // sends them.
-        for payment in open.into_iter().filter(|p| p.payout_id.is_none()) {
+        let followed = open
+            .into_iter()
+            .filter(|p| p.payout_id.is_none())
+            .filter(|p| has_chain || ledger.is(&p.network));
+        for payment in followed {
             let Some(held) = self.inner.store.reservation(payment.reservation_id).await? else {
                 continue;
             };

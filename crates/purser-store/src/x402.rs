@@ -298,6 +298,22 @@ impl Store {
         row.as_ref().map(payment_from_row).transpose()
     }
 
+    /// The authorization a wallet signed with this nonce (`0x…` lowercase hex).
+    pub async fn x402_payment_by_nonce(
+        &self,
+        payer: &str,
+        nonce: &str,
+    ) -> Result<Option<X402Payment>, StoreError> {
+        let sql =
+            format!("SELECT {PAYMENT_COLUMNS} FROM x402_payments WHERE payer = $1 AND nonce = $2");
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(payer)
+            .bind(nonce)
+            .fetch_optional(self.pool())
+            .await?;
+        row.as_ref().map(payment_from_row).transpose()
+    }
+
     /// Signed authorizations still open, oldest deadline first.
     pub async fn open_x402_payments(&self, limit: u32) -> Result<Vec<X402Payment>, StoreError> {
         let sql = format!(

@@ -556,6 +556,10 @@ pub struct SupportedKind {
     pub scheme: String,
     /// The network.
     pub network: String,
+    /// What a resource server needs to price in it: Purser states the asset and
+    /// its EIP-712 domain (`{asset, name, version}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extra: Option<Value>,
 }
 
 /// A facilitator's answer to `/supported`.

@@ -19,7 +19,7 @@ use crate::extract::ApiJson;
     request_body = Value,
     responses(
         (status = 200, body = Value, description = "VerifyResponse: {isValid, invalidReason?, invalidMessage?, payer?}"),
-        (status = 409, body = ErrorBody, description = "chain_not_configured"),
+        (status = 409, body = ErrorBody, description = "chain_not_configured (a chain payment on a server without one)"),
     ))]
 pub(crate) async fn verify(
     State(app): State<AppState>,
@@ -35,7 +35,7 @@ pub(crate) async fn verify(
     request_body = Value,
     responses(
         (status = 200, body = Value, description = "SettleResponse: {success, errorReason?, payer?, transaction, network, amount?}"),
-        (status = 409, body = ErrorBody, description = "chain_not_configured"),
+        (status = 409, body = ErrorBody, description = "chain_not_configured (a chain payment on a server without one)"),
     ))]
 pub(crate) async fn settle(
     State(app): State<AppState>,
@@ -44,15 +44,14 @@ pub(crate) async fn settle(
     Ok(Json(app.purser.facilitator_settle(&body).await?))
 }
 
-/// What this facilitator settles: `exact` on the server's network (v2, and v1 where
-/// the network has a v1 name), and the relayer address that sends settlements.
+/// What this facilitator settles: `exact` on the server's chain, if any, and on the
+/// internal ledger rail `purser:ledger` (v2, and v1 where the network has a v1
+/// name), each kind with `extra: {asset, name, version}`; and the relayer address
+/// that sends settlements.
 #[utoipa::path(get, path = "/facilitator/supported", tag = "facilitator",
     responses(
         (status = 200, body = Value, description = "SupportedResponse: {kinds, extensions, signers}"),
-        (status = 409, body = ErrorBody, description = "chain_not_configured"),
     ))]
-pub(crate) async fn supported(
-    State(app): State<AppState>,
-) -> Result<Json<SupportedResponse>, ApiError> {
-    Ok(Json(app.purser.facilitator_supported()?))
+pub(crate) async fn supported(State(app): State<AppState>) -> Json<SupportedResponse> {
+    Json(app.purser.facilitator_supported())
 }

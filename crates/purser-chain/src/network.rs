@@ -122,7 +122,7 @@ impl Network {
 }
 
 /// The x402 network id of the internal ledger rail (v2, CAIP-2 shaped).
-pub const LEDGER_NETWORK: &str = "purser:ledger";
+pub use purser_types::x402::LEDGER_NETWORK;
 /// Its v1 network name.
 pub const LEDGER_V1_NAME: &str = "purser-ledger";
 /// The chain id in its EIP-712 domain: 0, which EIP-155 leaves to no chain.

@@ -61,6 +61,42 @@ pub(crate) enum Command {
     Fetch(FetchArgs),
     /// A local chain for development: anvil with TestUSDC deployed and funded.
     Devnet(DevnetArgs),
+    /// Put x402 payments in front of an existing API (Monetize): a reverse proxy
+    /// that prices routes, settles through a facilitator and serves /skill.md.
+    Gateway(Box<GatewayArgs>),
+}
+
+/// `purser gateway`. Unset values fall back to the routes file's `[gateway]`
+/// table, then to defaults.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct GatewayArgs {
+    /// The routes file (monetize.toml): `[service]`, `[[route]]`, optional `[gateway]`.
+    #[arg(long, env = "PURSER_GATEWAY_ROUTES", value_name = "FILE")]
+    pub(crate) routes: PathBuf,
+    /// The API behind the gateway, e.g. http://127.0.0.1:3000.
+    #[arg(long, env = "PURSER_GATEWAY_UPSTREAM", value_name = "URL")]
+    pub(crate) upstream: Option<String>,
+    /// The x402 facilitator (Purser's: <server>/facilitator).
+    #[arg(long, env = "PURSER_GATEWAY_FACILITATOR", value_name = "URL")]
+    pub(crate) facilitator: Option<String>,
+    /// Where to listen [default: 127.0.0.1:4021].
+    #[arg(long, env = "PURSER_GATEWAY_LISTEN", value_name = "ADDR")]
+    pub(crate) listen: Option<String>,
+    /// The gateway's public base URL [default: http:// and the request's Host].
+    #[arg(long, env = "PURSER_GATEWAY_PUBLIC_URL", value_name = "URL")]
+    pub(crate) public_url: Option<String>,
+    /// How long one call may take, until the upstream's answer ends [default: 30000].
+    #[arg(long, env = "PURSER_GATEWAY_TIMEOUT_MS")]
+    pub(crate) timeout_ms: Option<u64>,
+    /// The largest request body accepted [default: 1048576].
+    #[arg(long, env = "PURSER_GATEWAY_MAX_BODY_BYTES")]
+    pub(crate) max_body_bytes: Option<usize>,
+    /// How long in-flight calls may take to finish on shutdown [default: 30000].
+    #[arg(long, env = "PURSER_GATEWAY_SHUTDOWN_GRACE_MS")]
+    pub(crate) shutdown_grace_ms: Option<u64>,
+    /// Log format [default: text].
+    #[arg(long, env = "PURSER_LOG_FORMAT", value_enum)]
+    pub(crate) log_format: Option<LogFormat>,
 }
 
 /// `purser fetch URL …`
@@ -74,7 +110,8 @@ pub(crate) struct FetchArgs {
     /// A request header, `Name: value` (repeatable).
     #[arg(short = 'H', long = "header", value_name = "HEADER")]
     pub(crate) headers: Vec<String>,
-    /// The request body (`@FILE` reads a file).
+    /// The request body (`@FILE` reads a file); valid JSON goes as `application/json`
+    /// unless -H sets a Content-Type.
     #[arg(short = 'd', long = "data", value_name = "DATA")]
     pub(crate) data: Option<String>,
     /// Show the response status and headers before the body.

@@ -115,6 +115,16 @@ pub(crate) async fn run(ctx: &Context, args: FetchArgs) -> Result<()> {
         None => Method::GET,
     };
     let mut headers = parse_headers(&args.headers)?;
+    // A JSON body is sent as JSON unless the caller said otherwise.
+    if let Some(data) = &body
+        && !headers.contains_key(reqwest::header::CONTENT_TYPE)
+        && serde_json::from_slice::<serde_json::Value>(data).is_ok()
+    {
+        headers.insert(
+            reqwest::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+    }
     let first = send(&http, &method, &args.url, &headers, body.as_ref()).await?;
     if first.status != StatusCode::PAYMENT_REQUIRED {
         return finish(ctx, &args, &first, None, None);

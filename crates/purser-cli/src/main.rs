@@ -9,6 +9,7 @@ mod config;
 mod demo;
 mod devnet;
 mod fetch;
+mod gateway;
 mod pay;
 mod serve;
 
@@ -89,6 +90,10 @@ async fn run(cli: Cli) -> Result<()> {
             init_logging(settings.log_format, "info");
             serve::run(settings).await
         }
+        Command::Gateway(args) => {
+            init_logging(args.log_format.unwrap_or(LogFormat::Text), "info");
+            gateway::run(&args).await
+        }
         command => {
             init_logging(LogFormat::Text, "warn");
             dispatch(&mut ctx, command).await
@@ -98,7 +103,7 @@ async fn run(cli: Cli) -> Result<()> {
 
 async fn dispatch(ctx: &mut Context, command: Command) -> Result<()> {
     match command {
-        Command::Serve(_) => Ok(()),
+        Command::Serve(_) | Command::Gateway(_) => Ok(()),
         Command::Demo(args) => demo::run(ctx, args).await,
         Command::Wallet(command) => commands::wallet(ctx, command).await,
         Command::Agent(command) => commands::agent(ctx, command).await,

@@ -13,6 +13,14 @@
 //! price = "0.01"                # USDC, at most 6 decimals
 //! description = "Answer one query"
 //! input_schema = { type = "object", required = ["q"], properties = { q = { type = "string" } } }
+//!
+//! [gateway]                     # optional; flags and PURSER_GATEWAY_* env win
+//! upstream = "http://127.0.0.1:3000"
+//! facilitator = "http://127.0.0.1:8080/facilitator"
+//! listen = "127.0.0.1:4021"
+//! public_url = "https://api.example.com"
+//! timeout_ms = 30000            # per paid call, until the upstream's answer ends
+//! max_body_bytes = 1048576      # per request body
 //! ```
 
 use std::collections::HashSet;
@@ -70,6 +78,25 @@ pub struct PricedRoute {
     pub input_schema: Option<serde_json::Value>,
 }
 
+/// How the gateway runs, where the file says (each may also come from a flag or
+/// the environment, which win).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewaySection {
+    /// The API behind the gateway.
+    pub upstream: Option<String>,
+    /// The x402 facilitator's base URL (Purser's: `<server>/facilitator`).
+    pub facilitator: Option<String>,
+    /// Where the gateway listens.
+    pub listen: Option<String>,
+    /// The gateway's public base URL (resource URLs and `/skill.md` use it).
+    pub public_url: Option<String>,
+    /// How long one call may take, until the upstream's answer ends.
+    pub timeout_ms: Option<u64>,
+    /// The largest request body accepted.
+    pub max_body_bytes: Option<usize>,
+}
+
 /// A validated config.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GatewayConfig {
@@ -77,6 +104,8 @@ pub struct GatewayConfig {
     pub service: ServiceInfo,
     /// Its priced routes, in file order (the first match wins).
     pub routes: Vec<PricedRoute>,
+    /// How the gateway runs, as far as the file says.
+    pub gateway: GatewaySection,
 }
 
 #[derive(Deserialize)]
@@ -85,6 +114,8 @@ struct RawConfig {
     service: RawService,
     #[serde(default, rename = "route")]
     routes: Vec<RawRoute>,
+    #[serde(default)]
+    gateway: GatewaySection,
 }
 
 #[derive(Deserialize)]
@@ -133,8 +164,18 @@ impl GatewayConfig {
                 ));
             }
         }
+        if raw.gateway.timeout_ms == Some(0) {
+            problems.push("gateway.timeout_ms: must be above 0".into());
+        }
+        if raw.gateway.max_body_bytes == Some(0) {
+            problems.push("gateway.max_body_bytes: must be above 0".into());
+        }
         if problems.is_empty() {
-            Ok(GatewayConfig { service, routes })
+            Ok(GatewayConfig {
+                service,
+                routes,
+                gateway: raw.gateway,
+            })
         } else {
             Err(ConfigError { problems })
         }

@@ -6,15 +6,7 @@ use purser_types::Usdc;
 use serde_json::{Value, json};
 
 use crate::config::GatewayConfig;
-
-/// How calls are paid, as the gateway offers it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PaymentTerms {
-    /// CAIP-2 network id (`eip155:8453`, …).
-    pub network: String,
-    /// The USDC contract (checksummed).
-    pub asset: String,
-}
+use crate::rails::Rail;
 
 /// Calls a mandate should cover, per Purser's skill: about a hundred.
 pub const MANDATE_CALLS: u64 = 100;
@@ -38,7 +30,7 @@ fn suggested_budget(config: &GatewayConfig) -> Usdc {
 }
 
 /// The JSON price list (`/skill.json`).
-pub fn price_list(config: &GatewayConfig, base_url: &str, terms: &PaymentTerms) -> Value {
+pub fn price_list(config: &GatewayConfig, base_url: &str, rails: &[Rail]) -> Value {
     let base = base_url.trim_end_matches('/');
     let endpoints: Vec<Value> = config
         .routes
@@ -52,17 +44,43 @@ pub fn price_list(config: &GatewayConfig, base_url: &str, terms: &PaymentTerms) 
             })
         })
         .collect();
+    let networks: Vec<Value> = rails
+        .iter()
+        .map(|r| json!({"network": r.network, "v1Network": r.v1_network, "asset": r.asset}))
+        .collect();
     json!({
         "service": {
             "name": config.service.name, "description": config.service.description,
             "url": base, "payTo": config.service.pay_to,
         },
         "payment": {
-            "protocol": "x402", "x402Version": 2, "scheme": "exact",
-            "network": terms.network, "asset": terms.asset, "currency": "USDC",
+            "protocol": "x402", "x402Version": 2, "scheme": "exact", "currency": "USDC",
+            "networks": networks,
         },
         "endpoints": endpoints,
     })
+}
+
+/// `network `eip155:8453` (asset `0x…`) or …`, naming the ledger rail for what it is.
+fn networks_in_words(rails: &[Rail]) -> String {
+    let named: Vec<String> = rails
+        .iter()
+        .map(|r| {
+            if r.network == purser_types::x402::LEDGER_NETWORK {
+                format!(
+                    "network `{}` (Purser's internal ledger, when your wallet is on the same Purser server: instant, no gas)",
+                    r.network
+                )
+            } else {
+                format!("network `{}` (asset `{}`)", r.network, r.asset)
+            }
+        })
+        .collect();
+    if named.is_empty() {
+        "no network yet (the gateway's facilitator offered none)".to_owned()
+    } else {
+        named.join(" or ")
+    }
 }
 
 /// Markdown table cells: one line, no pipes.
@@ -82,7 +100,7 @@ fn slug(name: &str) -> String {
 
 /// `/skill.md`: what the service does, each endpoint with its price and input, and
 /// how an agent pays (x402, or `purser fetch` under a mandate).
-pub fn skill_md(config: &GatewayConfig, base_url: &str, terms: &PaymentTerms) -> String {
+pub fn skill_md(config: &GatewayConfig, base_url: &str, rails: &[Rail]) -> String {
     let base = base_url.trim_end_matches('/');
     let service = &config.service;
     let mut out = format!(
@@ -117,8 +135,8 @@ pub fn skill_md(config: &GatewayConfig, base_url: &str, terms: &PaymentTerms) ->
     out.push_str(&format!(
         "\n## How to pay\n\n\
          Every endpoint above answers an unpaid call with HTTP 402 and a `PAYMENT-REQUIRED` \
-         header (x402 v2; the v1 JSON body too): scheme `exact`, network `{network}`, asset \
-         USDC `{asset}`, pay to `{pay_to}`. Sign an EIP-3009 authorization for the price and \
+         header (x402 v2; the v1 JSON body too): scheme `exact` in USDC, to `{pay_to}`, on \
+         {networks}. Sign an EIP-3009 authorization for the price and \
          send the call again with `PAYMENT-SIGNATURE`. You are charged only when the call \
          succeeds; the answer carries `PAYMENT-RESPONSE` with the settlement.\n\n\
          With a Purser wallet, `purser fetch` does all of it:\n\n\
@@ -128,8 +146,7 @@ pub fn skill_md(config: &GatewayConfig, base_url: &str, terms: &PaymentTerms) ->
          human:\n\n\
          ```sh\npurser mandate create --description 'Calls to {name}' --host {host} --limit {budget}\n```\n\n\
          Prices as JSON: `{base}/skill.json`.\n",
-        network = terms.network,
-        asset = terms.asset,
+        networks = networks_in_words(rails),
         pay_to = service.pay_to,
         host = host_of(base),
         calls = MANDATE_CALLS,
@@ -164,11 +181,14 @@ price = "0.002"
 description = "A city"
 "#;
 
-    fn terms() -> PaymentTerms {
-        PaymentTerms {
+    fn terms() -> Vec<Rail> {
+        vec![Rail {
             network: "eip155:8453".into(),
+            v1_network: Some("base".into()),
             asset: "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913".into(),
-        }
+            token_name: "USD Coin".into(),
+            token_version: "2".into(),
+        }]
     }
 
     #[test]
@@ -178,7 +198,9 @@ description = "A city"
         assert!(md.starts_with("---\nname: weather-api\ndescription: Forecasts \\| for any city."));
         assert!(md.contains("| POST | `/api/query` | 0.01 | Answer one query | `{\"required\":[\"q\"],\"type\":\"object\"}` |"));
         assert!(md.contains("| GET | `/api/cities/{city}` | 0.002 | A city | — |"));
-        assert!(md.contains("network `eip155:8453`"));
+        assert!(md.contains(
+            "on network `eip155:8453` (asset `0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913`)."
+        ));
         assert!(md.contains("pay to `0x4242424242424242424242424242424242424242`"));
         assert!(md.contains("purser fetch 'https://api.weather.example/api/query' -X POST -d '{…}' --max-amount 0.01"));
         assert!(
@@ -191,7 +213,8 @@ description = "A city"
     fn the_price_list_is_the_config_in_json() {
         let config = GatewayConfig::parse(CONFIG).unwrap();
         let list = price_list(&config, "https://api.weather.example", &terms());
-        assert_eq!(list["payment"]["network"], "eip155:8453");
+        assert_eq!(list["payment"]["networks"][0]["network"], "eip155:8453");
+        assert_eq!(list["payment"]["networks"][0]["v1Network"], "base");
         assert_eq!(list["endpoints"][0]["priceAtomic"], "10000");
         assert_eq!(
             list["endpoints"][1]["url"],

@@ -26,6 +26,9 @@ pub const HEADER_X_PAYMENT: &str = "X-PAYMENT";
 pub const HEADER_X_PAYMENT_RESPONSE: &str = "X-PAYMENT-RESPONSE";
 /// The only scheme Purser pays or facilitates.
 pub const SCHEME_EXACT: &str = "exact";
+/// The network id of Purser's internal ledger rail: a payment between two wallets
+/// of one Purser server, settled on its ledger with no chain.
+pub const LEDGER_NETWORK: &str = "purser:ledger";
 
 macro_rules! reasons {
     ($($(#[$meta:meta])* $variant:ident => $code:literal,)+) => {

@@ -108,25 +108,7 @@ impl Server {
     }
 
     pub fn wait_ready(&self) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Ok(mut stream) =
-                std::net::TcpStream::connect(self.base.trim_start_matches("http://"))
-            {
-                use std::io::{Read, Write};
-                let _ = stream.write_all(b"GET /healthz HTTP/1.0\r\n\r\n");
-                let mut reply = String::new();
-                let _ = stream.read_to_string(&mut reply);
-                if reply.starts_with("HTTP/1.0 200") || reply.starts_with("HTTP/1.1 200") {
-                    return;
-                }
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!(
-            "server did not become ready:\n{}",
-            std::fs::read_to_string(&self.log).unwrap_or_default()
-        );
+        wait_healthy(&self.base, &self.log);
     }
 
     /// SIGTERM, then wait: the server must exit cleanly.
@@ -144,6 +126,27 @@ impl Server {
         assert!(status.success(), "serve exited with {status}:\n{log}");
         log
     }
+}
+
+/// Waits until `base/healthz` answers 200; panics with the process's log after 20 s.
+pub fn wait_healthy(base: &str, log: &std::path::Path) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if let Ok(mut stream) = std::net::TcpStream::connect(base.trim_start_matches("http://")) {
+            use std::io::{Read, Write};
+            let _ = stream.write_all(b"GET /healthz HTTP/1.0\r\n\r\n");
+            let mut reply = String::new();
+            let _ = stream.read_to_string(&mut reply);
+            if reply.starts_with("HTTP/1.0 200") || reply.starts_with("HTTP/1.1 200") {
+                return;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!(
+        "{base} did not become ready:\n{}",
+        std::fs::read_to_string(log).unwrap_or_default()
+    );
 }
 
 /// Runs a command as an agent (its JWT in PURSER_TOKEN) and parses its JSON output.

@@ -1,0 +1,350 @@
+//! `purser gateway` as a seller runs it: a real upstream API, the gateway process
+//! in front of it, a `purser serve` as facilitator and wallet server, and agents
+//! paying through `purser fetch` on the internal ledger rail.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use axum::Json;
+use axum::body::Body;
+use axum::routing::{get, post};
+use purser_types::x402::{PaymentRequired, decode_header};
+use serde_json::{Value, json};
+
+use common::{Env, Server, add_agent, as_agent, free_port};
+
+/// The API being monetized: a real HTTP server on a free port.
+async fn upstream() -> String {
+    let app = axum::Router::new()
+        .route(
+            "/api/query",
+            post(|Json(input): Json<Value>| async move {
+                Json(json!({"answer": format!("42 for {}", input["q"].as_str().unwrap_or("?"))}))
+            }),
+        )
+        .route(
+            "/api/fail",
+            get(|| async {
+                (
+                    axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                    "upstream broke",
+                )
+            }),
+        )
+        .route(
+            "/api/slow",
+            get(|| async {
+                tokio::time::sleep(Duration::from_secs(10)).await;
+                "too late"
+            }),
+        )
+        .route(
+            "/api/stream",
+            get(|| async {
+                let chunks = (0..64).map(|i| Ok::<_, std::io::Error>(format!("chunk {i}\n")));
+                Body::from_stream(futures_util::stream::iter(chunks))
+            }),
+        )
+        .route("/free", get(|| async { "free for all" }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
+
+/// A `purser gateway` process, stopped (SIGTERM) when dropped.
+struct Gateway {
+    child: Child,
+    base: String,
+    log: PathBuf,
+}
+
+impl Gateway {
+    fn start(env: &Env, routes: &str, upstream: &str, facilitator: &str) -> Gateway {
+        let file = env.dir.path().join("monetize.toml");
+        std::fs::write(&file, routes).unwrap();
+        let listen = format!("127.0.0.1:{}", free_port());
+        let log = env.dir.path().join("gateway.log");
+        let child = env
+            .command(&[
+                "gateway",
+                "--routes",
+                file.to_str().unwrap(),
+                "--upstream",
+                upstream,
+                "--facilitator",
+                facilitator,
+                "--listen",
+                &listen,
+                "--timeout-ms",
+                "1500",
+                "--max-body-bytes",
+                "4096",
+                "--log-format",
+                "json",
+            ])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let gateway = Gateway {
+            child,
+            base: format!("http://{listen}"),
+            log,
+        };
+        common::wait_healthy(&gateway.base, &gateway.log);
+        gateway
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+fn routes(pay_to: &str) -> String {
+    format!(
+        r#"
+[service]
+name = "Answers API"
+description = "Answers any question."
+pay_to = "{pay_to}"
+
+[[route]]
+method = "POST"
+path = "/api/query"
+price = "0.01"
+description = "Answer one question"
+input_schema = {{ type = "object", required = ["q"] }}
+
+[[route]]
+method = "GET"
+path = "/api/*"
+price = "0.02"
+description = "Everything else under /api"
+"#
+    )
+}
+
+fn balance(env: &Env) -> String {
+    env.json(&["wallet", "balance"])["balances"]["available"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateway_charges_agents_only_for_what_the_api_served() {
+    let api = upstream().await;
+    let buyer = Env::new();
+    let server = Server::start(&buyer, &[], &[]);
+    buyer.json(&[
+        "wallet",
+        "create",
+        "--name",
+        "Buyer",
+        "--server",
+        &server.base,
+    ]);
+    buyer.ok(&["wallet", "fund", "--amount", "1"]);
+    let seller = Env::new();
+    let created = seller.json(&[
+        "wallet",
+        "create",
+        "--name",
+        "Seller",
+        "--server",
+        &server.base,
+    ]);
+    let pay_to = created["wallet"]["address"].as_str().unwrap().to_owned();
+    let facilitator = format!("{}/facilitator", server.base);
+    let gateway = Gateway::start(&seller, &routes(&pay_to), &api, &facilitator);
+    let g = &gateway.base;
+    let http = reqwest::Client::new();
+
+    // Discovery: the skill and the price list come from the routes file.
+    let skill = http
+        .get(format!("{g}/skill.md"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        skill.contains("| POST | `/api/query` | 0.01 | Answer one question |"),
+        "{skill}"
+    );
+    assert!(skill.contains("`purser:ledger`"), "{skill}");
+    let prices: Value = http
+        .get(format!("{g}/skill.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(prices["endpoints"][1]["priceAtomic"], "20000");
+
+    // Unpriced routes pass through; priced ones answer 402 in both versions.
+    let free = http.get(format!("{g}/free")).send().await.unwrap();
+    assert_eq!(free.text().await.unwrap(), "free for all");
+    let quote = http
+        .post(format!("{g}/api/query"))
+        .json(&json!({"q": "life"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(quote.status().as_u16(), 402);
+    let header = quote.headers()["PAYMENT-REQUIRED"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let required = PaymentRequired::from_header(&header).unwrap();
+    assert_eq!(required.accepts[0].network, "purser:ledger");
+    assert_eq!(required.accepts[0].amount.to_string(), "0.01");
+    assert_eq!(required.accepts[0].pay_to, pay_to);
+    let v1: Value = quote.json().await.unwrap();
+    assert_eq!(v1["accepts"][0]["network"], "purser-ledger");
+    assert_eq!(v1["accepts"][0]["maxAmountRequired"], "10000");
+
+    // An agent under a mandate for the gateway's host pays and is served.
+    let agent = add_agent(&buyer, "bot");
+    let (ok, drafted) = as_agent(
+        &buyer,
+        &agent.jwt,
+        &[
+            "mandate",
+            "create",
+            "--description",
+            "Answers API",
+            "--limit",
+            "0.1",
+            "--host",
+            g.trim_start_matches("http://"),
+        ],
+    );
+    assert!(ok, "{drafted}");
+    buyer.json(&["mandate", "approve", drafted["mandateId"].as_str().unwrap()]);
+    let query = format!("{g}/api/query");
+    let (ok, paid) = as_agent(
+        &buyer,
+        &agent.jwt,
+        &["fetch", &query, "-d", r#"{"q":"life"}"#],
+    );
+    assert!(ok, "{paid}");
+    assert_eq!(paid["status"], 200, "{paid}");
+    assert_eq!(
+        serde_json::from_str::<Value>(paid["body"].as_str().unwrap()).unwrap()["answer"],
+        "42 for life"
+    );
+    assert_eq!(paid["paymentResponse"]["success"], true);
+    assert_eq!(paid["payment"]["status"], "settled");
+    assert_eq!(
+        (balance(&buyer), balance(&seller)),
+        ("0.99".into(), "0.01".into())
+    );
+
+    // A streamed answer arrives whole, once paid.
+    let (ok, streamed) = as_agent(&buyer, &agent.jwt, &["fetch", &format!("{g}/api/stream")]);
+    assert!(ok, "{streamed}");
+    let body = streamed["body"].as_str().unwrap();
+    assert!(
+        body.starts_with("chunk 0\n") && body.ends_with("chunk 63\n"),
+        "{body}"
+    );
+    assert_eq!(
+        (balance(&buyer), balance(&seller)),
+        ("0.97".into(), "0.03".into())
+    );
+
+    // The API fails or is too slow: the agent is not charged.
+    let (_, failed) = as_agent(&buyer, &agent.jwt, &["fetch", &format!("{g}/api/fail")]);
+    assert_eq!(failed["status"], 500, "{failed}");
+    assert_eq!(failed["payment"]["reservation"]["status"], "released");
+    let (_, slow) = as_agent(&buyer, &agent.jwt, &["fetch", &format!("{g}/api/slow")]);
+    assert_eq!(slow["status"], 504, "{slow}");
+    assert_eq!(slow["payment"]["reservation"]["status"], "released");
+    assert_eq!(
+        (balance(&buyer), balance(&seller)),
+        ("0.97".into(), "0.03".into())
+    );
+
+    // A payment header used once is refused the second time, and charges once.
+    let signed: Value = http
+        .post(format!("{}/api/payments/x402", server.base))
+        .bearer_auth(&agent.jwt)
+        .header("Idempotency-Key", "replay-test-1")
+        .json(&json!({"paymentRequired": header, "url": query, "purpose": "replay test"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let payment = signed["headerValue"].as_str().unwrap().to_owned();
+    let send_paid = || {
+        http.post(&query)
+            .header("PAYMENT-SIGNATURE", &payment)
+            .json(&json!({"q": "again"}))
+            .send()
+    };
+    let first = send_paid().await.unwrap();
+    assert_eq!(first.status().as_u16(), 200);
+    let settled = decode_header(first.headers()["PAYMENT-RESPONSE"].to_str().unwrap()).unwrap();
+    assert_eq!(settled["success"], true);
+    let replayed = send_paid().await.unwrap();
+    assert_eq!(replayed.status().as_u16(), 402);
+    let refusal = decode_header(replayed.headers()["PAYMENT-REQUIRED"].to_str().unwrap()).unwrap();
+    assert_eq!(refusal["error"], "invalid_exact_evm_nonce_already_used");
+    assert_eq!(
+        (balance(&buyer), balance(&seller)),
+        ("0.96".into(), "0.04".into())
+    );
+
+    let stranger = http
+        .post(format!("{g}/api/query"))
+        .header("PAYMENT-SIGNATURE", "not base64 at all")
+        .json(&json!({"q": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stranger.status().as_u16(), 402);
+    let error = decode_header(stranger.headers()["PAYMENT-REQUIRED"].to_str().unwrap()).unwrap();
+    assert!(
+        error["error"].as_str().unwrap().contains("invalid"),
+        "{error}"
+    );
+
+    // Bodies are bounded.
+    let huge = http
+        .post(format!("{g}/api/query"))
+        .body(vec![b'x'; 10_000])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(huge.status().as_u16(), 413);
+    let metrics = http
+        .get(format!("{g}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("purser_gateway_requests_total"),
+        "{metrics}"
+    );
+    drop(gateway);
+    server.stop();
+}

@@ -1,0 +1,472 @@
+//! The paywall: x402 in front of any axum/tower service. A request to a priced
+//! route without payment gets 402 with `PAYMENT-REQUIRED` (v2) and the v1 JSON
+//! body; a paid one is verified by the facilitator, served, and settled only when
+//! the service answered 2xx — a failed or timed-out call is never charged. The
+//! settlement comes back in `PAYMENT-RESPONSE` (v1: `X-PAYMENT-RESPONSE`) and
+//! the body streams through. It also answers `GET /skill.md` and `/skill.json`.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use purser_gateway::{GatewayConfig, Paywall, PaywallOptions};
+//! let config = GatewayConfig::parse(&std::fs::read_to_string("monetize.toml")?)?;
+//! let paywall = Paywall::connect(config, "http://127.0.0.1:8080/facilitator", PaywallOptions::default()).await?;
+//! let app = axum::Router::new()
+//!     .route("/api/query", axum::routing::post(|| async { "42" }))
+//!     .layer(paywall.layer());
+//! # let _ = app; Ok(()) }
+//! ```
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
+use purser_types::x402::{
+    HEADER_PAYMENT_REQUIRED, HEADER_PAYMENT_RESPONSE, HEADER_PAYMENT_SIGNATURE, HEADER_X_PAYMENT,
+    HEADER_X_PAYMENT_RESPONSE, PaymentPayload, SettleResponse, Version, encode_header,
+};
+use serde_json::{Value, json};
+use tower::{Layer, Service};
+
+use crate::config::GatewayConfig;
+use crate::facilitator::{FacilitatorClient, FacilitatorError};
+use crate::rails::{Offer, Rail, offer, rails_from_supported};
+use crate::skill::{price_list, skill_md};
+
+/// How the paywall behaves, beyond its config file.
+#[derive(Debug, Clone)]
+pub struct PaywallOptions {
+    /// The public base URL (`https://api.example.com`); otherwise `http://` and the
+    /// request's `Host`.
+    pub public_url: Option<String>,
+    /// How long the service may take to answer a paid call; past it the call
+    /// answers 504 and nothing is charged.
+    pub timeout: Duration,
+    /// How long a payment for a call may take (`maxTimeoutSeconds`).
+    pub payment_timeout_secs: u64,
+    /// How long one facilitator call may take.
+    pub facilitator_timeout: Duration,
+}
+
+impl Default for PaywallOptions {
+    fn default() -> PaywallOptions {
+        PaywallOptions {
+            public_url: None,
+            timeout: Duration::from_secs(30),
+            payment_timeout_secs: 60,
+            facilitator_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Why a paywall could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum PaywallError {
+    /// The facilitator could not be asked what it settles.
+    #[error(transparent)]
+    Facilitator(#[from] FacilitatorError),
+    /// It settles nothing the gateway can price.
+    #[error(
+        "the facilitator at {0} offers no exact USDC network that names its asset (Purser's facilitator does)"
+    )]
+    NoRails(String),
+}
+
+/// The paywall; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Paywall {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    config: GatewayConfig,
+    rails: Vec<Rail>,
+    facilitator: FacilitatorClient,
+    options: PaywallOptions,
+    /// Payments (payer and nonce) being served right now: a header replayed
+    /// while its first use is in flight is refused, not served twice.
+    in_flight: Mutex<HashSet<String>>,
+}
+
+impl Paywall {
+    /// Asks the facilitator at `facilitator_url` what it settles and prices the
+    /// config's routes on every such network.
+    pub async fn connect(
+        config: GatewayConfig,
+        facilitator_url: &str,
+        options: PaywallOptions,
+    ) -> Result<Paywall, PaywallError> {
+        let facilitator = FacilitatorClient::new(facilitator_url, options.facilitator_timeout)?;
+        let rails = rails_from_supported(&facilitator.supported().await?);
+        if rails.is_empty() {
+            return Err(PaywallError::NoRails(facilitator_url.to_owned()));
+        }
+        Ok(Paywall::new(config, rails, facilitator, options))
+    }
+
+    /// A paywall over known rails.
+    pub fn new(
+        config: GatewayConfig,
+        rails: Vec<Rail>,
+        facilitator: FacilitatorClient,
+        options: PaywallOptions,
+    ) -> Paywall {
+        Paywall {
+            shared: Arc::new(Shared {
+                config,
+                rails,
+                facilitator,
+                options,
+                in_flight: Mutex::new(HashSet::new()),
+            }),
+        }
+    }
+
+    /// The networks it is paid on.
+    pub fn rails(&self) -> &[Rail] {
+        &self.shared.rails
+    }
+
+    /// The tower layer.
+    pub fn layer(&self) -> PaywallLayer {
+        PaywallLayer {
+            paywall: self.clone(),
+        }
+    }
+
+    fn base_url(&self, headers: &HeaderMap) -> String {
+        if let Some(url) = &self.shared.options.public_url {
+            return url.trim_end_matches('/').to_owned();
+        }
+        let host = headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("localhost");
+        format!("http://{host}")
+    }
+
+    async fn handle<S>(
+        &self,
+        request: Request<Body>,
+        mut inner: S,
+    ) -> Result<Response<Body>, S::Error>
+    where
+        S: Service<Request<Body>, Response = Response<Body>>,
+    {
+        let shared = &self.shared;
+        if request.method() == Method::GET {
+            match request.uri().path() {
+                "/skill.md" => return Ok(self.skill(request.headers(), false)),
+                "/skill.json" => return Ok(self.skill(request.headers(), true)),
+                _ => {}
+            }
+        }
+        let method = request.method().as_str();
+        let Some(route) = shared.config.route_for(method, request.uri().path()) else {
+            return inner.call(request).await;
+        };
+        let path = request.uri().path_and_query().map_or("/", |p| p.as_str());
+        let resource = format!("{}{path}", self.base_url(request.headers()));
+        let timeout_secs = shared.options.payment_timeout_secs;
+        let offer = offer(
+            route,
+            &shared.config.service.pay_to,
+            &shared.rails,
+            &resource,
+            timeout_secs,
+        );
+        let Some(header) = payment_header(request.headers()) else {
+            counted("required");
+            return Ok(payment_required(&offer, None));
+        };
+        let (payment, requirement) = match chosen(&offer, header) {
+            Ok(chosen) => chosen,
+            Err(error) => {
+                counted("invalid");
+                return Ok(payment_required(&offer.with_error(&error), None));
+            }
+        };
+        let Some(_claim) = Claim::take(&shared.in_flight, &payment) else {
+            counted("invalid");
+            let error = "this payment is already being used by another request";
+            return Ok(payment_required(&offer.with_error(error), None));
+        };
+        let version = payment.version.number();
+        match shared
+            .facilitator
+            .verify(version, &payment.raw, &requirement)
+            .await
+        {
+            Ok(verified) if verified.is_valid => {}
+            Ok(verified) => {
+                counted("invalid");
+                let reason = verified
+                    .invalid_reason
+                    .as_deref()
+                    .unwrap_or("invalid_payment");
+                return Ok(payment_required(&offer.with_error(reason), None));
+            }
+            Err(e) => return Ok(facilitator_down(&e)),
+        }
+        let mut request = request;
+        for name in [HEADER_PAYMENT_SIGNATURE, HEADER_X_PAYMENT] {
+            request.headers_mut().remove(name);
+        }
+        let response = match tokio::time::timeout(shared.options.timeout, inner.call(request)).await
+        {
+            Ok(response) => response?,
+            Err(_) => {
+                counted("upstream_timeout");
+                return Ok(error_response(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "upstream_timeout",
+                    "the service did not answer in time; you were not charged",
+                ));
+            }
+        };
+        if !response.status().is_success() {
+            counted("upstream_failed");
+            return Ok(response);
+        }
+        match shared
+            .facilitator
+            .settle(version, &payment.raw, &requirement)
+            .await
+        {
+            Ok(settled) => Ok(self.deliver(response, &offer, payment.version, &settled)),
+            Err(e) => Ok(facilitator_down(&e)),
+        }
+    }
+
+    /// The service's answer with the settlement, or 402 when settlement failed (the
+    /// answer is withheld: it was not paid for). A settlement still pending on
+    /// chain delivers: its transaction was sent.
+    fn deliver(
+        &self,
+        mut response: Response<Body>,
+        offer: &Offer,
+        version: Version,
+        settled: &SettleResponse,
+    ) -> Response<Body> {
+        let pending = settled.error_reason.as_deref() == Some("settlement_pending");
+        let header_name = match version {
+            Version::V1 => HEADER_X_PAYMENT_RESPONSE,
+            Version::V2 => HEADER_PAYMENT_RESPONSE,
+        };
+        let encoded = encode_header(settled)
+            .ok()
+            .and_then(|text| HeaderValue::from_str(&text).ok());
+        if settled.success || pending {
+            counted(if settled.success {
+                "paid"
+            } else {
+                "paid_pending"
+            });
+            if let Some(value) = encoded {
+                response.headers_mut().insert(header_name, value);
+            }
+            return response;
+        }
+        counted("settle_failed");
+        let reason = settled
+            .error_reason
+            .as_deref()
+            .unwrap_or("settlement_failed");
+        payment_required(&offer.with_error(reason), encoded.map(|v| (header_name, v)))
+    }
+
+    fn skill(&self, headers: &HeaderMap, json: bool) -> Response<Body> {
+        let base = self.base_url(headers);
+        let (content_type, body) = if json {
+            let list = price_list(&self.shared.config, &base, &self.shared.rails);
+            ("application/json", list.to_string())
+        } else {
+            let md = skill_md(&self.shared.config, &base, &self.shared.rails);
+            ("text/markdown; charset=utf-8", md)
+        };
+        let mut response = Response::new(Body::from(body));
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        response
+    }
+}
+
+fn counted(result: &'static str) {
+    metrics::counter!("purser_gateway_requests_total", "result" => result).increment(1);
+}
+
+/// The payment header, whichever version sent it.
+fn payment_header(headers: &HeaderMap) -> Option<&str> {
+    [HEADER_PAYMENT_SIGNATURE, HEADER_X_PAYMENT]
+        .iter()
+        .find_map(|name| headers.get(*name))
+        .and_then(|value| value.to_str().ok())
+}
+
+fn same_text(a: &Value, b: &Value, key: &str) -> bool {
+    match (
+        a.get(key).and_then(Value::as_str),
+        b.get(key).and_then(Value::as_str),
+    ) {
+        (Some(a), Some(b)) => a.eq_ignore_ascii_case(b),
+        _ => false,
+    }
+}
+
+/// The payment in the header, and the offered requirement it pays (v2: the one it
+/// says it `accepted`; v1: the one on its network).
+fn chosen(offer: &Offer, header: &str) -> Result<(PaymentPayload, Value), String> {
+    let payment = PaymentPayload::from_header(header)
+        .map_err(|e| format!("the payment header is invalid: {e}"))?;
+    let found = match payment.version {
+        Version::V2 => payment.accepted.as_ref().and_then(|accepted| {
+            offer.v2_requirements().iter().find(|offered| {
+                ["scheme", "network", "amount", "asset", "payTo"]
+                    .iter()
+                    .all(|key| same_text(offered, accepted, key))
+            })
+        }),
+        Version::V1 => offer.v1_requirements().iter().find(|offered| {
+            offered["network"] == payment.network.as_str()
+                && offered["scheme"] == payment.scheme.as_str()
+        }),
+    };
+    let requirement = found
+        .cloned()
+        .ok_or_else(|| "the payment is for none of the requirements offered".to_owned())?;
+    Ok((payment, requirement))
+}
+
+/// A payment's place in the in-flight set, given back when the request ends.
+struct Claim<'a> {
+    set: &'a Mutex<HashSet<String>>,
+    key: String,
+}
+
+impl<'a> Claim<'a> {
+    fn take(set: &'a Mutex<HashSet<String>>, payment: &PaymentPayload) -> Option<Claim<'a>> {
+        let authorization = &payment.payload.authorization;
+        let key = format!(
+            "{}/{}/{}",
+            payment.network,
+            authorization.from.to_ascii_lowercase(),
+            authorization.nonce.to_ascii_lowercase()
+        );
+        let fresh = set
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(key.clone());
+        fresh.then_some(Claim { set, key })
+    }
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        self.set
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&self.key);
+    }
+}
+
+/// 402 with `PAYMENT-REQUIRED` (v2), the v1 body, and any settlement answer.
+fn payment_required(
+    offer: &Offer,
+    settlement: Option<(&'static str, HeaderValue)>,
+) -> Response<Body> {
+    let mut response = Response::new(Body::from(offer.v1.to_string()));
+    *response.status_mut() = StatusCode::PAYMENT_REQUIRED;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Some(value) = encode_header(&offer.v2)
+        .ok()
+        .and_then(|text| HeaderValue::from_str(&text).ok())
+    {
+        headers.insert(HEADER_PAYMENT_REQUIRED, value);
+    }
+    if let Some((name, value)) = settlement {
+        headers.insert(name, value);
+    }
+    response
+}
+
+/// An error of the gateway itself, in Purser's error shape.
+pub(crate) fn error_response(status: StatusCode, code: &str, message: &str) -> Response<Body> {
+    let body = json!({"error": {"code": code, "message": message}});
+    let mut response = Response::new(Body::from(body.to_string()));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+fn facilitator_down(error: &FacilitatorError) -> Response<Body> {
+    counted("facilitator_unavailable");
+    tracing::warn!(error = %error, "the facilitator gave no usable answer");
+    error_response(
+        StatusCode::BAD_GATEWAY,
+        "facilitator_unavailable",
+        "the payment could not be checked or settled right now; you were not charged",
+    )
+}
+
+/// The paywall as a tower [`Layer`].
+#[derive(Debug, Clone)]
+pub struct PaywallLayer {
+    paywall: Paywall,
+}
+
+impl<S> Layer<S> for PaywallLayer {
+    type Service = PaywallService<S>;
+
+    fn layer(&self, inner: S) -> PaywallService<S> {
+        PaywallService {
+            paywall: self.paywall.clone(),
+            inner,
+        }
+    }
+}
+
+/// A service behind the paywall.
+#[derive(Debug, Clone)]
+pub struct PaywallService<S> {
+    paywall: Paywall,
+    inner: S,
+}
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+impl<S> Service<Request<Body>> for PaywallService<S>
+where
+    S: Service<Request<Body>, Response = Response<Body>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+{
+    type Response = Response<Body>;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<Response<Body>, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<Body>) -> Self::Future {
+        // The service polled ready is the one called; a fresh clone stays behind.
+        let fresh = self.inner.clone();
+        let ready = std::mem::replace(&mut self.inner, fresh);
+        let paywall = self.paywall.clone();
+        Box::pin(async move { paywall.handle(request, ready).await })
+    }
+}

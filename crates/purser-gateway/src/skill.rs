@@ -201,7 +201,7 @@ description = "A city"
         assert!(md.contains(
             "on network `eip155:8453` (asset `0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913`)."
         ));
-        assert!(md.contains("pay to `0x4242424242424242424242424242424242424242`"));
+        assert!(md.contains("in USDC, to `0x4242424242424242424242424242424242424242`"));
         assert!(md.contains("purser fetch 'https://api.weather.example/api/query' -X POST -d '{…}' --max-amount 0.01"));
         assert!(
             md.contains("--host api.weather.example --limit 1\n"),

@@ -10,7 +10,7 @@
 //! use purser_gateway::{GatewayConfig, Paywall, PaywallOptions};
 //! let config = GatewayConfig::parse(&std::fs::read_to_string("monetize.toml")?)?;
 //! let paywall = Paywall::connect(config, "http://127.0.0.1:8080/facilitator", PaywallOptions::default()).await?;
-//! let app = axum::Router::new()
+//! let app: axum::Router = axum::Router::new()
 //!     .route("/api/query", axum::routing::post(|| async { "42" }))
 //!     .layer(paywall.layer());
 //! # let _ = app; Ok(()) }

@@ -142,32 +142,75 @@ fn balance(env: &Env) -> String {
         .to_owned()
 }
 
+/// A Purser server with a funded buyer wallet and a seller wallet, each with its
+/// own owner (config file).
+struct Market {
+    server: Server,
+    buyer: Env,
+    seller: Env,
+    pay_to: String,
+}
+
+impl Market {
+    fn open() -> Market {
+        let buyer = Env::new();
+        let server = Server::start(&buyer, &[], &[]);
+        buyer.json(&[
+            "wallet",
+            "create",
+            "--name",
+            "Buyer",
+            "--server",
+            &server.base,
+        ]);
+        buyer.ok(&["wallet", "fund", "--amount", "1"]);
+        let seller = Env::new();
+        let created = seller.json(&[
+            "wallet",
+            "create",
+            "--name",
+            "Seller",
+            "--server",
+            &server.base,
+        ]);
+        let pay_to = created["wallet"]["address"].as_str().unwrap().to_owned();
+        Market {
+            server,
+            buyer,
+            seller,
+            pay_to,
+        }
+    }
+
+    /// An agent of the buyer under a signed mandate for `host`.
+    fn agent_for(&self, host: &str) -> common::AddedAgent {
+        let agent = add_agent(&self.buyer, "bot");
+        let args = [
+            "mandate",
+            "create",
+            "--description",
+            "Paid APIs",
+            "--limit",
+            "0.1",
+            "--host",
+            host,
+        ];
+        let (ok, drafted) = as_agent(&self.buyer, &agent.jwt, &args);
+        assert!(ok, "{drafted}");
+        self.buyer
+            .json(&["mandate", "approve", drafted["mandateId"].as_str().unwrap()]);
+        agent
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_gateway_charges_agents_only_for_what_the_api_served() {
     let api = upstream().await;
-    let buyer = Env::new();
-    let server = Server::start(&buyer, &[], &[]);
-    buyer.json(&[
-        "wallet",
-        "create",
-        "--name",
-        "Buyer",
-        "--server",
-        &server.base,
-    ]);
-    buyer.ok(&["wallet", "fund", "--amount", "1"]);
-    let seller = Env::new();
-    let created = seller.json(&[
-        "wallet",
-        "create",
-        "--name",
-        "Seller",
-        "--server",
-        &server.base,
-    ]);
-    let pay_to = created["wallet"]["address"].as_str().unwrap().to_owned();
+    let market = Market::open();
+    let (server, buyer, seller) = (&market.server, &market.buyer, &market.seller);
+    let pay_to = &market.pay_to;
     let facilitator = format!("{}/facilitator", server.base);
-    let gateway = Gateway::start(&seller, &routes(&pay_to), &api, &facilitator);
+    let gateway = Gateway::start(seller, &routes(pay_to), &api, &facilitator);
     let g = &gateway.base;
     let http = reqwest::Client::new();
 
@@ -212,29 +255,13 @@ async fn the_gateway_charges_agents_only_for_what_the_api_served() {
     let required = PaymentRequired::from_header(&header).unwrap();
     assert_eq!(required.accepts[0].network, "purser:ledger");
     assert_eq!(required.accepts[0].amount.to_string(), "0.01");
-    assert_eq!(required.accepts[0].pay_to, pay_to);
+    assert_eq!(&required.accepts[0].pay_to, pay_to);
     let v1: Value = quote.json().await.unwrap();
     assert_eq!(v1["accepts"][0]["network"], "purser-ledger");
     assert_eq!(v1["accepts"][0]["maxAmountRequired"], "10000");
 
     // An agent under a mandate for the gateway's host pays and is served.
-    let agent = add_agent(&buyer, "bot");
-    let (ok, drafted) = as_agent(
-        &buyer,
-        &agent.jwt,
-        &[
-            "mandate",
-            "create",
-            "--description",
-            "Answers API",
-            "--limit",
-            "0.1",
-            "--host",
-            g.trim_start_matches("http://"),
-        ],
-    );
-    assert!(ok, "{drafted}");
-    buyer.json(&["mandate", "approve", drafted["mandateId"].as_str().unwrap()]);
+    let agent = market.agent_for(g.trim_start_matches("http://"));
     let query = format!("{g}/api/query");
     let (ok, paid) = as_agent(
         &buyer,
@@ -250,12 +277,12 @@ async fn the_gateway_charges_agents_only_for_what_the_api_served() {
     assert_eq!(paid["paymentResponse"]["success"], true);
     assert_eq!(paid["payment"]["status"], "settled");
     assert_eq!(
-        (balance(&buyer), balance(&seller)),
+        (balance(buyer), balance(seller)),
         ("0.99".into(), "0.01".into())
     );
 
     // A streamed answer arrives whole, once paid.
-    let (ok, streamed) = as_agent(&buyer, &agent.jwt, &["fetch", &format!("{g}/api/stream")]);
+    let (ok, streamed) = as_agent(buyer, &agent.jwt, &["fetch", &format!("{g}/api/stream")]);
     assert!(ok, "{streamed}");
     let body = streamed["body"].as_str().unwrap();
     assert!(
@@ -263,19 +290,19 @@ async fn the_gateway_charges_agents_only_for_what_the_api_served() {
         "{body}"
     );
     assert_eq!(
-        (balance(&buyer), balance(&seller)),
+        (balance(buyer), balance(seller)),
         ("0.97".into(), "0.03".into())
     );
 
     // The API fails or is too slow: the agent is not charged.
-    let (_, failed) = as_agent(&buyer, &agent.jwt, &["fetch", &format!("{g}/api/fail")]);
+    let (_, failed) = as_agent(buyer, &agent.jwt, &["fetch", &format!("{g}/api/fail")]);
     assert_eq!(failed["status"], 500, "{failed}");
     assert_eq!(failed["payment"]["reservation"]["status"], "released");
-    let (_, slow) = as_agent(&buyer, &agent.jwt, &["fetch", &format!("{g}/api/slow")]);
+    let (_, slow) = as_agent(buyer, &agent.jwt, &["fetch", &format!("{g}/api/slow")]);
     assert_eq!(slow["status"], 504, "{slow}");
     assert_eq!(slow["payment"]["reservation"]["status"], "released");
     assert_eq!(
-        (balance(&buyer), balance(&seller)),
+        (balance(buyer), balance(seller)),
         ("0.97".into(), "0.03".into())
     );
 
@@ -307,7 +334,7 @@ async fn the_gateway_charges_agents_only_for_what_the_api_served() {
     let refusal = decode_header(replayed.headers()["PAYMENT-REQUIRED"].to_str().unwrap()).unwrap();
     assert_eq!(refusal["error"], "invalid_exact_evm_nonce_already_used");
     assert_eq!(
-        (balance(&buyer), balance(&seller)),
+        (balance(buyer), balance(seller)),
         ("0.96".into(), "0.04".into())
     );
 
@@ -346,5 +373,48 @@ async fn the_gateway_charges_agents_only_for_what_the_api_served() {
         "{metrics}"
     );
     drop(gateway);
-    server.stop();
+    market.server.stop();
+}
+
+/// The paywall as a library: the example API (an ordinary axum router plus one
+/// `.layer(…)`) charges an agent paying with `purser fetch`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_paywall_layer_charges_in_an_ordinary_axum_app() {
+    use purser_example_paid_api::{app, config};
+    use purser_gateway::{Paywall, PaywallOptions};
+
+    let market = Market::open();
+    let facilitator = format!("{}/facilitator", market.server.base);
+    let config = config(&market.pay_to).unwrap();
+    let paywall = Paywall::connect(config, &facilitator, PaywallOptions::default())
+        .await
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app(&paywall)).await.unwrap() });
+
+    let http = reqwest::Client::new();
+    let home = http.get(&base).send().await.unwrap();
+    assert_eq!(home.status().as_u16(), 200, "free routes stay free");
+    let skill = http.get(format!("{base}/skill.md")).send().await.unwrap();
+    assert!(
+        skill
+            .text()
+            .await
+            .unwrap()
+            .contains("| GET | `/api/joke` | 0.001 | A fresh joke |")
+    );
+    let agent = market.agent_for(base.trim_start_matches("http://"));
+    let (ok, paid) = as_agent(
+        &market.buyer,
+        &agent.jwt,
+        &["fetch", &format!("{base}/api/joke")],
+    );
+    assert!(ok, "{paid}");
+    assert_eq!(paid["status"], 200, "{paid}");
+    assert!(paid["body"].as_str().unwrap().contains("joke"));
+    assert_eq!(paid["payment"]["status"], "settled");
+    assert_eq!(balance(&market.seller), "0.001");
+    assert_eq!(balance(&market.buyer), "0.999");
+    market.server.stop();
 }

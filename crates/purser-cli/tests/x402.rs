@@ -361,3 +361,99 @@ fn purser_signer_address(key: &str) -> Address {
         .unwrap()
         .address()
 }
+
+/// The gateway on a real chain: the reference `@x402/fetch` client and `purser
+/// fetch` both pay it through Purser's facilitator; a failing API charges no one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reference_and_purser_clients_pay_the_gateway_on_chain() {
+    use common::paid::{Gateway, routes, upstream};
+
+    let w = world().await;
+    let api = upstream().await;
+    let payee = Address::repeat_byte(0x61);
+    let facilitator = format!("{}/facilitator", w.server.base);
+    let gateway = Gateway::start(
+        &w.env,
+        &routes(&payee.to_checksum(None)),
+        &api,
+        &facilitator,
+    );
+    let query = format!("{}/api/query", gateway.base);
+    let price = 10_000u64;
+
+    let buyer: Address = purser_signer_address(DEV_KEYS[2]);
+    mint(
+        &w.devnet.config.rpc_url,
+        w.devnet.config.usdc,
+        buyer,
+        U256::from(100_000u64),
+    )
+    .await
+    .unwrap();
+    let client = Command::new("node")
+        .arg("client.mjs")
+        .current_dir(purser_testkit::repo_root().join("e2e"))
+        .env("URL", &query)
+        .env("METHOD", "POST")
+        .env("BODY", r#"{"q":"life"}"#)
+        .env("PAYER_KEY", DEV_KEYS[2])
+        .env("ASSET", w.devnet.config.usdc.to_checksum(None))
+        .output()
+        .unwrap();
+    assert!(
+        client.status.success(),
+        "{}",
+        String::from_utf8_lossy(&client.stderr)
+    );
+    let answer: Value = serde_json::from_slice(&client.stdout).unwrap();
+    assert_eq!(answer["status"], 200, "{answer}");
+    assert!(answer["body"].as_str().unwrap().contains("42 for life"));
+    assert_eq!(answer["paymentResponse"]["success"], true);
+    assert_eq!(answer["paymentResponse"]["network"], "eip155:31337");
+    assert_eq!(w.balance(buyer).await, 100_000 - price);
+    assert_eq!(w.balance(payee).await, price);
+    let header = &answer["paymentHeader"];
+    let replayed = reqwest::Client::new()
+        .post(&query)
+        .header(
+            header["name"].as_str().unwrap(),
+            header["value"].as_str().unwrap(),
+        )
+        .json(&serde_json::json!({"q": "again"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        replayed.status().as_u16(),
+        402,
+        "a settled payment replayed"
+    );
+
+    let (ok, fetched) = as_agent(
+        &w.env,
+        &w.jwt,
+        &[
+            "fetch",
+            &query,
+            "-d",
+            r#"{"q":"chain"}"#,
+            "--max-amount",
+            "0.05",
+        ],
+    );
+    assert!(ok, "{fetched}");
+    assert_eq!(fetched["status"], 200, "{fetched}");
+    assert_eq!(fetched["payment"]["status"], "settled");
+    assert_eq!(w.balance(payee).await, 2 * price);
+    assert_eq!(w.balance(w.wallet_address).await, 1_000_000 - price);
+
+    let (_, failed) = w.fetch(&format!("{}/api/fail", gateway.base));
+    assert_eq!(failed["status"], 500, "{failed}");
+    assert_eq!(failed["payment"]["reservation"]["status"], "released");
+    assert_eq!(
+        w.balance(payee).await,
+        2 * price,
+        "the failed call was not charged"
+    );
+    assert_eq!(w.balance(w.wallet_address).await, 1_000_000 - price);
+}

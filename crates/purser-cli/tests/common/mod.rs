@@ -8,6 +8,8 @@
     clippy::panic
 )]
 
+pub mod paid;
+
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};

@@ -110,6 +110,7 @@ pub fn router(purser: Purser, config: &ServerConfig) -> Router {
     let timeout = Duration::from_millis(config.request_timeout_ms);
     api.route("/metrics", get(routes::system::metrics))
         .route("/openapi.json", get(routes::system::openapi))
+        .route("/skill.md", get(routes::system::skill))
         .route("/.well-known/jwks.json", get(routes::system::jwks))
         .route("/assets/purser.css", get(routes::pages::stylesheet))
         .route("/mandates/{mandate_id}/review", get(routes::pages::mandate_review).post(routes::pages::mandate_decide))

@@ -631,3 +631,17 @@ async fn health_metrics_and_openapi() {
     );
     server.finish().await;
 }
+
+/// `/skill.md` is the agent skill, naming this server, and lists only commands the
+/// CLI has.
+#[tokio::test]
+async fn the_server_serves_its_agent_skill() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let skill = server.text_of(&format!("{}/skill.md", server.base)).await;
+    assert!(skill.starts_with("---\nname: purser\n"), "{skill}");
+    assert!(skill.contains("purser fetch URL"));
+    assert!(skill.contains("`signUrl`"));
+    let on_disk = include_str!("../../../skills/purser/SKILL.md");
+    assert_eq!(skill.lines().count(), on_disk.lines().count());
+    server.finish().await;
+}

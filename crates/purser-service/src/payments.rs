@@ -78,6 +78,11 @@ fn validate_purpose(purpose: &str) -> Result<String, ServiceError> {
 
 impl Purser {
     /// The URL where the owner decides an approval.
+    /// The server's public base URL, without a trailing slash.
+    pub fn public_url(&self) -> &str {
+        self.inner.config.public_url.trim_end_matches('/')
+    }
+
     pub fn approval_url(&self, id: ApprovalId) -> String {
         format!(
             "{}/approvals/{id}/review",

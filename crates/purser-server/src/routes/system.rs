@@ -51,6 +51,18 @@ pub(crate) async fn jwks(State(app): State<AppState>) -> Response {
         .into_response()
 }
 
+/// The agent skill (`skills/purser/SKILL.md`), naming this server: what an agent
+/// reads to learn to pay with Purser.
+pub(crate) async fn skill(State(app): State<AppState>) -> Response {
+    const SKILL: &str = include_str!("../../../../skills/purser/SKILL.md");
+    const DEFAULT_SERVER: &str = "http://127.0.0.1:8402";
+    (
+        [(header::CONTENT_TYPE, "text/markdown; charset=utf-8")],
+        SKILL.replace(DEFAULT_SERVER, app.purser.public_url()),
+    )
+        .into_response()
+}
+
 /// The OpenAPI 3 document, generated from the code.
 pub(crate) async fn openapi(State(app): State<AppState>) -> Response {
     Json(app.openapi.as_ref()).into_response()

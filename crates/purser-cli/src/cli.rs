@@ -678,6 +678,9 @@ pub(crate) enum BenchCommand {
     /// x402 on a fresh anvil: facilitator `/verify` throughput and latency, Purser's
     /// beside the reference TypeScript facilitator's; and `purser fetch` end to end.
     X402(BenchX402Args),
+    /// The Monetize gateway's overhead: an in-process API called directly and
+    /// through the gateway (free route, 402, paid on the internal ledger rail).
+    Gateway(BenchGatewayArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -694,6 +697,19 @@ pub(crate) struct BenchX402Args {
     /// The repository root (its `contracts/` and `e2e/` are installed when needed).
     #[arg(long, default_value = ".")]
     pub(crate) repo: PathBuf,
+}
+
+#[derive(Debug, Clone, Args)]
+pub(crate) struct BenchGatewayArgs {
+    /// Concurrent clients, e.g. 1,16.
+    #[arg(long, value_delimiter = ',', default_value = "1,16")]
+    pub(crate) concurrency: Vec<usize>,
+    /// Calls timed per concurrency for the direct, free and unpaid (402) runs.
+    #[arg(long, default_value_t = 2000)]
+    pub(crate) requests: usize,
+    /// Paid calls timed per concurrency (each signed beforehand and sent once).
+    #[arg(long, default_value_t = 500)]
+    pub(crate) paid_requests: usize,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -1,6 +1,7 @@
 //! `purser`: the server, the demo, and the command-line client.
 
 mod bench;
+mod bench_gateway;
 mod bench_x402;
 mod cli;
 mod client;
@@ -125,6 +126,7 @@ async fn dispatch(ctx: &mut Context, command: Command) -> Result<()> {
         Command::Bench(BenchCommand::Ledger(args)) => bench::ledger(ctx, args).await,
         Command::Bench(BenchCommand::Authorize(args)) => bench::authorize(ctx, args).await,
         Command::Bench(BenchCommand::X402(args)) => bench_x402::x402(ctx, args).await,
+        Command::Bench(BenchCommand::Gateway(args)) => bench_gateway::gateway(ctx, args).await,
         Command::Fetch(args) => fetch::run(ctx, args).await,
         Command::Devnet(args) => devnet::run(ctx, args).await,
     }

@@ -320,6 +320,48 @@ fn bench_x402_compares_the_facilitators_and_times_fetch() {
     assert!(report["fetch"]["p50Ms"].as_f64().unwrap() > 0.0);
 }
 
+/// The gateway benchmark runs an upstream, the gateway and a Purser server in one
+/// process: every call is checked (each paid one 200 and settled on the ledger
+/// rail) or it fails; its speed is for BENCHMARKS.md.
+#[test]
+fn bench_gateway_times_direct_free_unpaid_and_paid_calls() {
+    let env = Env::new();
+    let report = env.json(&[
+        "bench",
+        "gateway",
+        "--concurrency",
+        "1,3",
+        "--requests",
+        "30",
+        "--paid-requests",
+        "5",
+    ]);
+    let levels = report["levels"].as_array().unwrap();
+    assert_eq!(levels.len(), 2, "{report}");
+    for (level, clients) in levels.iter().zip([1, 3]) {
+        assert_eq!(level["concurrency"], clients);
+        for (run, calls) in [("direct", 30), ("free", 30), ("unpaid", 30), ("paid", 5)] {
+            let row = &level[run];
+            assert_eq!(row["requests"], calls, "{run}: {row}");
+            assert!(row["requestsPerSecond"].as_f64().unwrap() > 0.0, "{row}");
+            assert!(row["p99Ms"].as_f64().unwrap() >= row["p50Ms"].as_f64().unwrap());
+        }
+        assert_eq!(level["paid"]["settled"], 5);
+        for run in ["free", "unpaid", "paid"] {
+            let overhead = &level["overhead"][run];
+            assert!(
+                overhead["throughputRatio"].as_f64().unwrap() > 0.0,
+                "{overhead}"
+            );
+            assert!(overhead["addedP50Ms"].is_f64(), "{overhead}");
+        }
+    }
+    // Warm-up calls are paid too (20 per concurrency here): 50 calls at 0.01 USDC.
+    assert_eq!(report["paidCalls"], 2 * (20 + 5));
+    assert_eq!(report["sellerReceived"], "0.5");
+    assert_eq!(report["ledgerOk"], true);
+}
+
 /// Runs `purser` as an agent (its JWT in PURSER_TOKEN) and returns the JSON answer,
 /// whether the command succeeded or not.
 /// Every mandate, payment, approval, payout and policy command, as an owner and an

@@ -141,7 +141,7 @@ async fn the_gateway_charges_agents_only_for_what_the_api_served() {
     let agent = market.agent_for(g.trim_start_matches("http://"));
     let query = format!("{g}/api/query");
     let (ok, paid) = as_agent(
-        &buyer,
+        buyer,
         &agent.jwt,
         &["fetch", &query, "-d", r#"{"q":"life"}"#],
     );

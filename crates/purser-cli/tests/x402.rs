@@ -362,8 +362,8 @@ fn purser_signer_address(key: &str) -> Address {
         .address()
 }
 
-/// The gateway on a real chain: the reference `@x402/fetch` client and `purser
-/// fetch` both pay it through Purser's facilitator; a failing API charges no one.
+/// The gateway on a real chain: the reference `@x402/fetch` client, x402-rs's
+/// `x402-reqwest` and `purser fetch` all pay it through Purser's facilitator; a failing API charges no one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reference_and_purser_clients_pay_the_gateway_on_chain() {
     use common::paid::{Gateway, routes, upstream};
@@ -429,6 +429,47 @@ async fn reference_and_purser_clients_pay_the_gateway_on_chain() {
         "a settled payment replayed"
     );
 
+    // x402-rs's client (x402-reqwest, v2 exact) pays it as well.
+    {
+        use x402_chain_eip155::V2Eip155ExactClient;
+        use x402_reqwest::{ReqwestWithPayments, ReqwestWithPaymentsBuild, X402Client};
+
+        let key: alloy_signer_local::PrivateKeySigner = DEV_KEYS[3].parse().unwrap();
+        let rust_buyer = key.address();
+        mint(
+            &w.devnet.config.rpc_url,
+            w.devnet.config.usdc,
+            rust_buyer,
+            U256::from(100_000u64),
+        )
+        .await
+        .unwrap();
+        let paying = reqwest::Client::new()
+            .with_payments(
+                X402Client::new().register(V2Eip155ExactClient::new(std::sync::Arc::new(key))),
+            )
+            .build();
+        let answer = paying
+            .post(&query)
+            .header("content-type", "application/json")
+            .body(r#"{"q":"rust"}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status().as_u16(), 200);
+        let settled = answer.headers()["PAYMENT-RESPONSE"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(
+            purser_types::x402::decode_header(&settled).unwrap()["success"],
+            true
+        );
+        assert!(answer.text().await.unwrap().contains("42 for rust"));
+        assert_eq!(w.balance(rust_buyer).await, 100_000 - price);
+        assert_eq!(w.balance(payee).await, 2 * price);
+    }
+
     let (ok, fetched) = as_agent(
         &w.env,
         &w.jwt,
@@ -444,7 +485,7 @@ async fn reference_and_purser_clients_pay_the_gateway_on_chain() {
     assert!(ok, "{fetched}");
     assert_eq!(fetched["status"], 200, "{fetched}");
     assert_eq!(fetched["payment"]["status"], "settled");
-    assert_eq!(w.balance(payee).await, 2 * price);
+    assert_eq!(w.balance(payee).await, 3 * price);
     assert_eq!(w.balance(w.wallet_address).await, 1_000_000 - price);
 
     let (_, failed) = w.fetch(&format!("{}/api/fail", gateway.base));
@@ -452,7 +493,7 @@ async fn reference_and_purser_clients_pay_the_gateway_on_chain() {
     assert_eq!(failed["payment"]["reservation"]["status"], "released");
     assert_eq!(
         w.balance(payee).await,
-        2 * price,
+        3 * price,
         "the failed call was not charged"
     );
     assert_eq!(w.balance(w.wallet_address).await, 1_000_000 - price);

@@ -94,6 +94,31 @@ impl World {
     fn owner(&self, args: &[&str]) -> Value {
         self.env.json(args)
     }
+
+    /// Mints 0.1 USDC to `key`'s address and pays `url` with the reference
+    /// `@x402/fetch` client (a POST of `body`, else a GET): the payer and the
+    /// client's one-line JSON answer.
+    async fn reference_client(&self, key: &str, url: &str, body: Option<&str>) -> (Address, Value) {
+        let payer = purser_signer_address(key);
+        let config = &self.devnet.config;
+        mint(&config.rpc_url, config.usdc, payer, U256::from(100_000u64))
+            .await
+            .unwrap();
+        let mut command = Command::new("node");
+        command
+            .arg("client.mjs")
+            .current_dir(purser_testkit::repo_root().join("e2e"))
+            .env("URL", url)
+            .env("PAYER_KEY", key)
+            .env("ASSET", config.usdc.to_checksum(None));
+        if let Some(body) = body {
+            command.env("METHOD", "POST").env("BODY", body);
+        }
+        let client = command.output().unwrap();
+        let stderr = String::from_utf8_lossy(&client.stderr);
+        assert!(client.status.success(), "{stderr}");
+        (payer, serde_json::from_slice(&client.stdout).unwrap())
+    }
 }
 
 async fn world() -> World {
@@ -244,29 +269,7 @@ async fn reference_servers_clients_and_facilitators_interoperate_with_purser() {
     assert_eq!(w.balance(w.wallet_address).await, 1_000_000 - 2 * PRICE);
 
     // (b) The reference @x402/fetch client pays the same server, settled by Purser.
-    let buyer: Address = purser_signer_address(DEV_KEYS[2]);
-    mint(
-        &w.devnet.config.rpc_url,
-        w.devnet.config.usdc,
-        buyer,
-        U256::from(100_000u64),
-    )
-    .await
-    .unwrap();
-    let client = Command::new("node")
-        .arg("client.mjs")
-        .current_dir(purser_testkit::repo_root().join("e2e"))
-        .env("URL", &paid_url)
-        .env("PAYER_KEY", DEV_KEYS[2])
-        .env("ASSET", w.devnet.config.usdc.to_checksum(None))
-        .output()
-        .unwrap();
-    assert!(
-        client.status.success(),
-        "{}",
-        String::from_utf8_lossy(&client.stderr)
-    );
-    let answer: Value = serde_json::from_slice(&client.stdout).unwrap();
+    let (buyer, answer) = w.reference_client(DEV_KEYS[2], &paid_url, None).await;
     assert_eq!(answer["status"], 200, "{answer}");
     assert_eq!(answer["paymentResponse"]["success"], true);
     assert_eq!(w.balance(buyer).await, 100_000 - PRICE);
@@ -381,31 +384,9 @@ async fn reference_and_purser_clients_pay_the_gateway_on_chain() {
     let query = format!("{}/api/query", gateway.base);
     let price = 10_000u64;
 
-    let buyer: Address = purser_signer_address(DEV_KEYS[2]);
-    mint(
-        &w.devnet.config.rpc_url,
-        w.devnet.config.usdc,
-        buyer,
-        U256::from(100_000u64),
-    )
-    .await
-    .unwrap();
-    let client = Command::new("node")
-        .arg("client.mjs")
-        .current_dir(purser_testkit::repo_root().join("e2e"))
-        .env("URL", &query)
-        .env("METHOD", "POST")
-        .env("BODY", r#"{"q":"life"}"#)
-        .env("PAYER_KEY", DEV_KEYS[2])
-        .env("ASSET", w.devnet.config.usdc.to_checksum(None))
-        .output()
-        .unwrap();
-    assert!(
-        client.status.success(),
-        "{}",
-        String::from_utf8_lossy(&client.stderr)
-    );
-    let answer: Value = serde_json::from_slice(&client.stdout).unwrap();
+    let (buyer, answer) = w
+        .reference_client(DEV_KEYS[2], &query, Some(r#"{"q":"life"}"#))
+        .await;
     assert_eq!(answer["status"], 200, "{answer}");
     assert!(answer["body"].as_str().unwrap().contains("42 for life"));
     assert_eq!(answer["paymentResponse"]["success"], true);

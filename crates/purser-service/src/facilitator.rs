@@ -90,11 +90,6 @@ impl Purser {
         }
     }
 
-    fn on_ledger(body: &Value) -> bool {
-        let ledger = Network::ledger();
-        parse(body).is_ok_and(|r| ledger.is(&r.requirement.network))
-    }
-
     /// `/verify`: every check of the reference, the chain's included.
     pub async fn facilitator_verify(&self, body: &Value) -> Result<VerifyResponse, ServiceError> {
         let verified = match parse(body) {
@@ -165,12 +160,17 @@ impl Purser {
     /// `/settle`: verifies again, sends `transferWithAuthorization`, waits for the
     /// receipt and checks the `Transfer` it must hold.
     pub async fn facilitator_settle(&self, body: &Value) -> Result<SettleResponse, ServiceError> {
-        let answer = if Self::on_ledger(body) {
-            self.settle_on_ledger(body).await
-        } else {
-            let chain = self.chain()?;
-            self.settle_payment(chain, body, &chain.network().caip2())
-                .await
+        // Parsed once: its network picks the rail.
+        let answer = match parse(body) {
+            Ok(request) if Network::ledger().is(&request.requirement.network) => {
+                self.settle_on_ledger(&request).await
+            }
+            Ok(request) => {
+                let chain = self.chain()?;
+                self.settle_payment(chain, &request, &chain.network().caip2())
+                    .await
+            }
+            Err(rejection) => settle_failure(&self.chain()?.network().caip2(), rejection, None),
         };
         let result = answer
             .error_reason
@@ -183,19 +183,15 @@ impl Purser {
     async fn settle_payment(
         &self,
         chain: &ChainClient,
-        body: &Value,
+        request: &FacilitatorRequest,
         network: &str,
     ) -> SettleResponse {
         // A payment settled (or sent) before answers from its record, whatever the
         // chain now says about its nonce.
-        let request = match parse(body) {
-            Ok(request) => request,
-            Err(rejection) => return settle_failure(network, rejection, None),
-        };
-        if let Some(existing) = self.existing_settlement(&request, network).await {
+        if let Some(existing) = self.existing_settlement(request, network).await {
             return self.resume_settlement(chain, existing).await;
         }
-        let checked = match self.verify_payment(chain, &request).await {
+        let checked = match self.verify_payment(chain, request).await {
             Ok(checked) => checked,
             Err(rejection) => return settle_failure(network, rejection, None),
         };

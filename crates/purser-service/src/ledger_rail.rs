@@ -14,9 +14,8 @@ use purser_core::change::PayoutResult;
 use purser_store::{Settlement, SettlementStatus, X402Payment, X402PaymentStatus};
 use purser_types::x402::{FacilitatorRequest, Reason, SettleResponse};
 use purser_types::{Reservation, ReservationStatus};
-use serde_json::Value;
 
-use crate::facilitator::{Rejection, answer_of, invalid_of, parse, settle_failure};
+use crate::facilitator::{Rejection, answer_of, invalid_of, settle_failure};
 use crate::x402::X402Outcome;
 use crate::{Purser, ServiceError};
 
@@ -98,15 +97,11 @@ impl Purser {
     /// `/settle` on the ledger rail: verifies, claims the (payer, nonce) settlement
     /// so a repeat answers the first outcome, and commits the payer's reservation
     /// to the payee's wallet. The transaction is `ledger:<reservation id>`.
-    pub(crate) async fn settle_on_ledger(&self, body: &Value) -> SettleResponse {
-        let request = match parse(body) {
-            Ok(request) => request,
-            Err(rejection) => return settle_failure(LEDGER_NETWORK, rejection, None),
-        };
-        if let Some(existing) = self.existing_settlement(&request, LEDGER_NETWORK).await {
+    pub(crate) async fn settle_on_ledger(&self, request: &FacilitatorRequest) -> SettleResponse {
+        if let Some(existing) = self.existing_settlement(request, LEDGER_NETWORK).await {
             return answer_of(&existing);
         }
-        let found = match self.verify_on_ledger(&request).await {
+        let found = match self.verify_on_ledger(request).await {
             Ok(found) => found,
             Err(rejection) => return settle_failure(LEDGER_NETWORK, rejection, None),
         };
@@ -169,7 +164,7 @@ impl Purser {
         cancel: Option<&str>,
     ) -> Result<X402Outcome, ServiceError> {
         if held.status != ReservationStatus::Held {
-            return self.close_as_ended(held.id).await;
+            return self.close_as_ended(held.clone()).await;
         }
         let expired = self.inner.clock.now().millis() / 1000 >= payment.valid_before;
         let reason = if expired {
@@ -184,7 +179,7 @@ impl Purser {
                 };
                 self.finish_x402(held, payment, result).await
             }
-            None => self.close_as_ended(held.id).await,
+            None => self.outcome_of(held.id).await,
         }
     }
 }

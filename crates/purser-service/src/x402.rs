@@ -516,13 +516,6 @@ impl Purser {
         result: PayoutResult,
     ) -> Result<X402Outcome, ServiceError> {
         let on_ledger = Network::ledger().is(&payment.network);
-        let destination = if on_ledger {
-            self.ledger_account_of(&payment.pay_to)
-                .await?
-                .ok_or_else(|| corrupt("a ledger payment's payee"))?
-        } else {
-            AccountId::system(AccountKind::ExternalPayouts, Currency::Usdc)
-        };
         let change = match (&payment.payout_id, result) {
             (Some(payout), result) => Change::FinishPayout {
                 wallet: held.wallet_id,
@@ -535,7 +528,7 @@ impl Purser {
             (None, PayoutResult::Sent { settlement }) => Change::Commit {
                 wallet: held.wallet_id,
                 reservation: held.id,
-                destination,
+                destination: self.paid_to(payment, on_ledger).await?,
                 settlement: Some(settlement),
                 enforce: on_ledger,
             },
@@ -545,21 +538,43 @@ impl Purser {
                 reason,
             },
         };
-        self.write_resolution(held, change).await?;
-        self.close_as_ended(held.id).await
+        let ended = match self.write_resolution(held, change).await? {
+            Some(ended) => ended,
+            // A payout's outcome is the payout; its reservation is read back.
+            None => self
+                .inner
+                .store
+                .reservation(held.id)
+                .await?
+                .ok_or(ServiceError::NotFound)?,
+        };
+        self.close_as_ended(ended).await
     }
 
-    /// Closes a signed authorization's record as its reservation ended.
+    /// Where a settled payment's money goes: the payee's wallet on the ledger rail,
+    /// else out through the external-payouts account.
+    async fn paid_to(
+        &self,
+        payment: &X402Payment,
+        on_ledger: bool,
+    ) -> Result<AccountId, ServiceError> {
+        if !on_ledger {
+            return Ok(AccountId::system(
+                AccountKind::ExternalPayouts,
+                Currency::Usdc,
+            ));
+        }
+        self.ledger_account_of(&payment.pay_to)
+            .await?
+            .ok_or_else(|| corrupt("a ledger payment's payee"))
+    }
+
+    /// Closes a signed authorization's record as its reservation `ended`.
     pub(crate) async fn close_as_ended(
         &self,
-        reservation: ReservationId,
+        ended: Reservation,
     ) -> Result<X402Outcome, ServiceError> {
-        let ended = self
-            .inner
-            .store
-            .reservation(reservation)
-            .await?
-            .ok_or(ServiceError::NotFound)?;
+        let reservation = ended.id;
         let (status, tx_hash) = match ended.status {
             ReservationStatus::Committed => (X402PaymentStatus::Settled, ended.settlement),
             ReservationStatus::Released => (X402PaymentStatus::Failed, None),
@@ -577,12 +592,13 @@ impl Purser {
         self.outcome_of(reservation).await
     }
 
-    /// Commits or releases as the reservation's agent, idempotently per reservation.
+    /// Commits or releases as the reservation's agent, idempotently per reservation;
+    /// the reservation as it ended, when the change answers with it (not a payout).
     async fn write_resolution(
         &self,
         held: &Reservation,
         change: Change,
-    ) -> Result<(), ServiceError> {
+    ) -> Result<Option<Reservation>, ServiceError> {
         let principal = Principal::Agent {
             agent: held.agent_id,
             wallet: held.wallet_id,
@@ -600,12 +616,16 @@ impl Purser {
             change,
         };
         match self.inner.store.write(write).await?.outcome {
-            Outcome::Reservation(_) | Outcome::Payout(_) => Ok(()),
+            Outcome::Reservation(ended) => Ok(Some(ended)),
+            Outcome::Payout(_) => Ok(None),
             _ => Err(corrupt("x402 resolution")),
         }
     }
 
-    async fn outcome_of(&self, reservation: ReservationId) -> Result<X402Outcome, ServiceError> {
+    pub(crate) async fn outcome_of(
+        &self,
+        reservation: ReservationId,
+    ) -> Result<X402Outcome, ServiceError> {
         let store = &self.inner.store;
         let held = store
             .reservation(reservation)

@@ -26,8 +26,8 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
 use purser_types::x402::{
-    HEADER_PAYMENT_REQUIRED, HEADER_PAYMENT_RESPONSE, HEADER_PAYMENT_SIGNATURE, HEADER_X_PAYMENT,
-    HEADER_X_PAYMENT_RESPONSE, PaymentPayload, SettleResponse, Version, encode_header,
+    HEADER_PAYMENT_REQUIRED, HEADER_PAYMENT_SIGNATURE, HEADER_X_PAYMENT, PaymentPayload, Reason,
+    SettleResponse, Version, encode_header,
 };
 use serde_json::{Value, json};
 use tower::{Layer, Service};
@@ -214,7 +214,7 @@ impl Paywall {
             Err(e) => return Ok(facilitator_down(&e)),
         }
         let mut request = request;
-        for name in [HEADER_PAYMENT_SIGNATURE, HEADER_X_PAYMENT] {
+        for name in PAYMENT_HEADERS {
             request.headers_mut().remove(name);
         }
         let response = match tokio::time::timeout(shared.options.timeout, inner.call(request)).await
@@ -253,11 +253,8 @@ impl Paywall {
         version: Version,
         settled: &SettleResponse,
     ) -> Response<Body> {
-        let pending = settled.error_reason.as_deref() == Some("settlement_pending");
-        let header_name = match version {
-            Version::V1 => HEADER_X_PAYMENT_RESPONSE,
-            Version::V2 => HEADER_PAYMENT_RESPONSE,
-        };
+        let pending = settled.error_reason.as_deref() == Some(Reason::SettlementPending.as_str());
+        let header_name = version.response_header();
         let encoded = encode_header(settled)
             .ok()
             .and_then(|text| HeaderValue::from_str(&text).ok());
@@ -301,9 +298,12 @@ fn counted(result: &'static str) {
     metrics::counter!("purser_gateway_requests_total", "result" => result).increment(1);
 }
 
+/// The headers a payment comes in (v2, v1).
+const PAYMENT_HEADERS: [&str; 2] = [HEADER_PAYMENT_SIGNATURE, HEADER_X_PAYMENT];
+
 /// The payment header, whichever version sent it.
 fn payment_header(headers: &HeaderMap) -> Option<&str> {
-    [HEADER_PAYMENT_SIGNATURE, HEADER_X_PAYMENT]
+    PAYMENT_HEADERS
         .iter()
         .find_map(|name| headers.get(*name))
         .and_then(|value| value.to_str().ok())

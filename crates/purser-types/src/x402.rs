@@ -196,6 +196,14 @@ impl Version {
             Version::V2 => HEADER_PAYMENT_SIGNATURE,
         }
     }
+
+    /// The header that carries the settlement answer in this version.
+    pub const fn response_header(self) -> &'static str {
+        match self {
+            Version::V1 => HEADER_X_PAYMENT_RESPONSE,
+            Version::V2 => HEADER_PAYMENT_RESPONSE,
+        }
+    }
 }
 
 impl Serialize for Version {

@@ -98,22 +98,7 @@ pub(crate) async fn run(args: &GatewayArgs) -> Result<()> {
         networks = ?networks,
         "purser gateway is listening"
     );
-    let grace = settings.shutdown_grace;
-    let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
-    let signal = async move {
-        purser_server::shutdown_signal().await;
-        tracing::info!("shutdown requested; finishing in-flight calls");
-        let _ = stopping_tx.send(());
-    };
-    let server = axum::serve(listener, app)
-        .with_graceful_shutdown(signal)
-        .into_future();
-    tokio::select! {
-        result = server => result?,
-        () = async {
-            let _ = stopping_rx.await;
-            tokio::time::sleep(grace).await;
-        } => tracing::warn!("in-flight calls outlived the shutdown grace"),
-    }
+    let shutdown = purser_server::shutdown_signal();
+    purser_server::serve_draining(listener, app, settings.shutdown_grace, shutdown).await?;
     Ok(())
 }

@@ -198,6 +198,22 @@ pub async fn serve(
     config: &ServerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let grace = Duration::from_millis(config.shutdown_grace_ms);
+    let result = serve_draining(listener, app, grace, shutdown).await;
+    purser.store().close().await;
+    tracing::info!("stopped");
+    result
+}
+
+/// Serves `app` until `shutdown` resolves, then stops accepting connections and
+/// lets in-flight requests finish for up to `grace` (the Purser server and the
+/// gateway both stop this way).
+pub async fn serve_draining(
+    listener: TcpListener,
+    app: Router,
+    grace: Duration,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
     let signal = async move {
         shutdown.await;
@@ -207,20 +223,16 @@ pub async fn serve(
     let server = axum::serve(listener, app)
         .with_graceful_shutdown(signal)
         .into_future();
-    let grace = Duration::from_millis(config.shutdown_grace_ms);
-    let result = tokio::select! {
+    tokio::select! {
         result = server => result,
         () = async {
             let _ = stopping_rx.await;
             tokio::time::sleep(grace).await;
         } => {
-            tracing::warn!(grace_ms = config.shutdown_grace_ms, "in-flight requests outlived the grace period");
+            tracing::warn!(grace_ms = grace.as_millis(), "in-flight requests outlived the grace period");
             Ok(())
         }
-    };
-    purser.store().close().await;
-    tracing::info!("stopped");
-    result
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -9,7 +9,7 @@ mod common;
 use purser_types::x402::{PaymentRequired, decode_header};
 use serde_json::{Value, json};
 
-use common::paid::{Gateway, routes, upstream};
+use common::paid::{Gateway, get_text, routes, upstream};
 use common::{Env, Server, add_agent, as_agent};
 
 fn balance(env: &Env) -> String {
@@ -92,14 +92,7 @@ async fn the_gateway_charges_agents_only_for_what_the_api_served() {
     let http = reqwest::Client::new();
 
     // Discovery: the skill and the price list come from the routes file.
-    let skill = http
-        .get(format!("{g}/skill.md"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let skill = get_text(&format!("{g}/skill.md")).await;
     assert!(
         skill.contains("| POST | `/api/query` | 0.01 | Answer one question |"),
         "{skill}"
@@ -237,14 +230,7 @@ async fn the_gateway_charges_agents_only_for_what_the_api_served() {
         .await
         .unwrap();
     assert_eq!(huge.status().as_u16(), 413);
-    let metrics = http
-        .get(format!("{g}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = get_text(&format!("{g}/metrics")).await;
     assert!(
         metrics.contains("purser_gateway_requests_total"),
         "{metrics}"
@@ -270,17 +256,10 @@ async fn the_paywall_layer_charges_in_an_ordinary_axum_app() {
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app(&paywall)).await.unwrap() });
 
-    let http = reqwest::Client::new();
-    let home = http.get(&base).send().await.unwrap();
-    assert_eq!(home.status().as_u16(), 200, "free routes stay free");
-    let skill = http.get(format!("{base}/skill.md")).send().await.unwrap();
-    assert!(
-        skill
-            .text()
-            .await
-            .unwrap()
-            .contains("| GET | `/api/joke` | 0.001 | A fresh joke |")
-    );
+    // Free routes stay free (get_text asserts the 200).
+    get_text(&base).await;
+    let skill = get_text(&format!("{base}/skill.md")).await;
+    assert!(skill.contains("| GET | `/api/joke` | 0.001 | A fresh joke |"));
     let agent = market.agent_for(base.trim_start_matches("http://"));
     let (ok, paid) = as_agent(
         &market.buyer,

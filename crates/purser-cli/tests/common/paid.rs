@@ -129,3 +129,10 @@ description = "Everything else under /api"
 "#
     )
 }
+
+/// The body of a GET that must answer 200.
+pub async fn get_text(url: &str) -> String {
+    let response = reqwest::get(url).await.unwrap();
+    assert_eq!(response.status().as_u16(), 200, "GET {url}");
+    response.text().await.unwrap()
+}

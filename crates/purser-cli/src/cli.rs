@@ -41,6 +41,20 @@ pub(crate) enum Command {
     Approvals(ApprovalsCommand),
     /// Pay USDC out to an address (agent), or show a payout's status.
     Payout(PayoutArgs),
+    /// AgentCharge payment links: get paid by agents (create, list, get, update,
+    /// disable, payments).
+    #[command(subcommand)]
+    Link(LinkCommand),
+    /// Payments the wallet received through its payment links.
+    #[command(subcommand)]
+    Received(ReceivedCommand),
+    /// Refunds of received payments: started by the merchant's agent, authorized
+    /// by the owner.
+    #[command(subcommand)]
+    Refund(RefundCommand),
+    /// The wallet's webhook events and their delivery (owner).
+    #[command(subcommand)]
+    Webhooks(WebhooksCommand),
     /// The authorization path directly: authorize, commit or release a payment.
     #[command(subcommand)]
     Payment(PaymentCommand),
@@ -751,4 +765,167 @@ mod tests {
     fn the_command_line_is_well_formed() {
         Cli::command().debug_assert();
     }
+}
+
+/// A link's terms, on create and update.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct LinkTerms {
+    /// What is paid for, shown to payers.
+    #[arg(long)]
+    pub(crate) description: Option<String>,
+    /// Text delivered to the payer once paid.
+    #[arg(long, conflicts_with = "content_file")]
+    pub(crate) content: Option<String>,
+    /// A file whose text is delivered to the payer once paid.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) content_file: Option<PathBuf>,
+    /// A URL delivered to the payer once paid.
+    #[arg(long, value_name = "URL")]
+    pub(crate) resource_url: Option<String>,
+    /// When it stops taking payments (RFC 3339).
+    #[arg(long, value_name = "TIME", conflicts_with = "expires_in")]
+    pub(crate) expires_at: Option<String>,
+    /// When it stops taking payments, in seconds from now.
+    #[arg(long, value_name = "SECONDS")]
+    pub(crate) expires_in: Option<u64>,
+    /// How many payments it takes in all (1: charge one agent once).
+    #[arg(long)]
+    pub(crate) max_uses: Option<u32>,
+    /// Where each payment and refund is announced (HMAC-SHA256 signed).
+    #[arg(long, value_name = "URL")]
+    pub(crate) webhook_url: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum LinkCommand {
+    /// Create a payment link; prints its payUrl (and webhook secret, once).
+    Create {
+        /// The price of one use, e.g. 0.25.
+        #[arg(long)]
+        amount: String,
+        #[command(flatten)]
+        terms: LinkTerms,
+        #[command(flatten)]
+        key: KeyArgs,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// List your payment links.
+    List {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Show a payment link.
+    Get {
+        /// The link.
+        #[arg(value_name = "LINK_ID")]
+        link: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Change a payment link's terms, or turn it on or off.
+    Update {
+        /// The link.
+        #[arg(value_name = "LINK_ID")]
+        link: String,
+        #[command(flatten)]
+        terms: LinkTerms,
+        /// Take payments again.
+        #[arg(long, conflicts_with = "disable")]
+        enable: bool,
+        /// Stop taking payments.
+        #[arg(long)]
+        disable: bool,
+        /// Replace the webhook signing secret (the new one is printed once).
+        #[arg(long)]
+        rotate_webhook_secret: bool,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Disable a payment link: it takes no more payments.
+    Disable {
+        /// The link.
+        #[arg(value_name = "LINK_ID")]
+        link: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// The payments a link received.
+    Payments {
+        /// The link.
+        #[arg(value_name = "LINK_ID")]
+        link: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ReceivedCommand {
+    /// List received payments (agents: --link is required).
+    List {
+        /// Only this link's.
+        #[arg(long, value_name = "LINK_ID")]
+        link: Option<String>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Show one received payment.
+    Get {
+        /// The payment.
+        #[arg(value_name = "PAYMENT_ID")]
+        payment: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum RefundCommand {
+    /// Start a refund (the merchant's agent); prints the refundUrl for your human.
+    Create {
+        /// The received payment to refund.
+        #[arg(long, value_name = "PAYMENT_ID")]
+        payment: String,
+        /// How much (default: all that is left to refund).
+        #[arg(long)]
+        amount: Option<String>,
+        /// Why.
+        #[arg(long)]
+        reason: Option<String>,
+        #[command(flatten)]
+        key: KeyArgs,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// List refunds.
+    List {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Show a refund, brought up to date.
+    Status {
+        /// The refund.
+        #[arg(value_name = "REFUND_ID")]
+        refund: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Withdraw a pending refund.
+    Cancel {
+        /// The refund.
+        #[arg(value_name = "REFUND_ID")]
+        refund: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum WebhooksCommand {
+    /// List the wallet's webhook events and their delivery (owner).
+    List {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
 }

@@ -104,6 +104,15 @@ impl ApiClient {
         self.call(Method::PUT, path, Some(body), Some(key)).await
     }
 
+    /// A `PATCH` (idempotent by nature: no key).
+    pub(crate) async fn patch(
+        &self,
+        path: &str,
+        body: &impl Serialize,
+    ) -> Result<Answer, ClientError> {
+        self.call(Method::PATCH, path, Some(body), None).await
+    }
+
     /// Exchanges an agent credential for a JWT.
     pub(crate) async fn agent_token(
         &self,

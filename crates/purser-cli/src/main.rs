@@ -3,6 +3,7 @@
 mod bench;
 mod bench_gateway;
 mod bench_x402;
+mod charge;
 mod cli;
 mod client;
 mod commands;
@@ -111,6 +112,10 @@ async fn dispatch(ctx: &mut Context, command: Command) -> Result<()> {
         Command::Mandate(command) => pay::mandate(ctx, command).await,
         Command::Approvals(command) => pay::approvals(ctx, command).await,
         Command::Payout(args) => pay::payout(ctx, args).await,
+        Command::Link(command) => charge::link(ctx, command).await,
+        Command::Received(command) => charge::received(ctx, command).await,
+        Command::Refund(command) => charge::refund(ctx, command).await,
+        Command::Webhooks(command) => charge::webhooks(ctx, command).await,
         Command::Payment(command) => pay::payment(ctx, command).await,
         Command::Policy(command) => pay::policy(ctx, command).await,
         Command::Ledger(LedgerCommand::Check(args)) => serve::ledger_check(ctx, &args).await,

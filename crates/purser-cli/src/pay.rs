@@ -18,7 +18,7 @@ use crate::cli::{
 use crate::client::new_idempotency_key;
 use crate::commands::{Context, Reported};
 
-fn key(args: KeyArgs) -> String {
+pub(crate) fn key(args: KeyArgs) -> String {
     args.idempotency_key.unwrap_or_else(new_idempotency_key)
 }
 

@@ -117,27 +117,34 @@ pub(crate) async fn run(settings: ServeSettings) -> Result<()> {
         "purser is listening"
     );
     let app = purser_server::router(purser.clone(), &http);
-    let (stop_watching, stopped) = tokio::sync::oneshot::channel::<()>();
+    let (stop_watching, stopped) = tokio::sync::watch::channel(false);
     // Without a chain the watcher still releases expired ledger-rail payments.
     let every = settings
         .chain
         .as_ref()
         .map_or(WATCH_WITHOUT_CHAIN, |chain| chain.poll);
+    let until_stopped = move || {
+        let mut stopped = stopped.clone();
+        async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        }
+    };
     let watcher = {
         let purser = purser.clone();
         tokio::spawn(async move {
-            let stop = async {
-                let _ = stopped.await;
-            };
-            purser.watch(every, stop).await;
+            tokio::join!(
+                purser.watch(every, until_stopped()),
+                purser.deliver_webhooks(until_stopped()),
+            );
         })
     };
-    // On a signal, the watcher finishes the round it is in (a payout being
-    // sent, say) within the grace, before the server drains and closes the store.
+    // On a signal, the watcher and the webhook sender finish the round they are
+    // in (a payout being sent, a webhook being posted) within the grace, before
+    // the server drains and closes the store.
     let grace = std::time::Duration::from_millis(settings.shutdown_grace_ms);
     let shutdown = async move {
         purser_server::shutdown_signal().await;
-        let _ = stop_watching.send(());
+        let _ = stop_watching.send(true);
         if tokio::time::timeout(grace, watcher).await.is_err() {
             tracing::warn!("the watcher did not finish within the shutdown grace");
         }

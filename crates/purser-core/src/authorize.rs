@@ -140,6 +140,10 @@ fn choose_cover(
     if let Some(id) = request.approval {
         return check_approval(facts, request, id);
     }
+    if request.kind == PaymentKind::Refund {
+        // Money going back out of a merchant's wallet is the owner's call, each time.
+        return Ok(Choice::AskOwner(None));
+    }
     let own = |m: &&&Mandate| m.agent_id == request.agent && m.wallet_id == request.wallet;
     if let Some(id) = request.mandate {
         let mandate = facts
@@ -421,6 +425,27 @@ mod tests {
         assert_eq!(
             decide(&facts_auto, &request("0.2", "evil.com")),
             Decision::RequireApproval(None)
+        );
+    }
+
+    #[test]
+    fn a_refund_always_asks_the_owner() {
+        let agent = agent();
+        let mandates = [mandate(1, "50", &[])];
+        let policy = WalletPolicy {
+            auto_approve_up_to: Some(usdc("10")),
+            ..WalletPolicy::default()
+        };
+        let facts = facts(&agent, &mandates, Some(&policy));
+        let refund = PaymentRequest {
+            kind: PaymentKind::Refund,
+            mandate: Some(MandateId::from_bytes([1; 16])),
+            ..request("0.5", "api.com")
+        };
+        assert_eq!(
+            decide(&facts, &refund),
+            Decision::RequireApproval(None),
+            "neither a mandate nor auto-approval covers a refund"
         );
     }
 

@@ -26,15 +26,15 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
 use purser_types::x402::{
-    HEADER_PAYMENT_REQUIRED, HEADER_PAYMENT_SIGNATURE, HEADER_X_PAYMENT, PaymentPayload, Reason,
-    SettleResponse, Version, encode_header,
+    HEADER_PAYMENT_REQUIRED, PAYMENT_HEADERS, PaymentPayload, Reason, SettleResponse, Version,
+    encode_header,
 };
-use serde_json::{Value, json};
+use serde_json::json;
 use tower::{Layer, Service};
 
 use crate::config::GatewayConfig;
 use crate::facilitator::{FacilitatorClient, FacilitatorError};
-use crate::rails::{Offer, Rail, offer, rails_from_supported};
+use crate::rails::{Offer, Rail, chosen, offer, rails_from_supported};
 use crate::skill::{price_list, skill_md};
 
 /// How the paywall behaves, beyond its config file.
@@ -298,49 +298,12 @@ fn counted(result: &'static str) {
     metrics::counter!("purser_gateway_requests_total", "result" => result).increment(1);
 }
 
-/// The headers a payment comes in (v2, v1).
-const PAYMENT_HEADERS: [&str; 2] = [HEADER_PAYMENT_SIGNATURE, HEADER_X_PAYMENT];
-
 /// The payment header, whichever version sent it.
 fn payment_header(headers: &HeaderMap) -> Option<&str> {
     PAYMENT_HEADERS
         .iter()
         .find_map(|name| headers.get(*name))
         .and_then(|value| value.to_str().ok())
-}
-
-fn same_text(a: &Value, b: &Value, key: &str) -> bool {
-    match (
-        a.get(key).and_then(Value::as_str),
-        b.get(key).and_then(Value::as_str),
-    ) {
-        (Some(a), Some(b)) => a.eq_ignore_ascii_case(b),
-        _ => false,
-    }
-}
-
-/// The payment in the header, and the offered requirement it pays (v2: the one it
-/// says it `accepted`; v1: the one on its network).
-fn chosen(offer: &Offer, header: &str) -> Result<(PaymentPayload, Value), String> {
-    let payment = PaymentPayload::from_header(header)
-        .map_err(|e| format!("the payment header is invalid: {e}"))?;
-    let found = match payment.version {
-        Version::V2 => payment.accepted.as_ref().and_then(|accepted| {
-            offer.v2_requirements().iter().find(|offered| {
-                ["scheme", "network", "amount", "asset", "payTo"]
-                    .iter()
-                    .all(|key| same_text(offered, accepted, key))
-            })
-        }),
-        Version::V1 => offer.v1_requirements().iter().find(|offered| {
-            offered["network"] == payment.network.as_str()
-                && offered["scheme"] == payment.scheme.as_str()
-        }),
-    };
-    let requirement = found
-        .cloned()
-        .ok_or_else(|| "the payment is for none of the requirements offered".to_owned())?;
-    Ok((payment, requirement))
 }
 
 /// A payment's place in the in-flight set, given back when the request ends.

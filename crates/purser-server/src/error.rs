@@ -104,6 +104,10 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
             StatusCode::UNPROCESSABLE_ENTITY
         }
         ErrorCode::ChainNotConfigured => StatusCode::CONFLICT,
+        ErrorCode::PaymentLinkDisabled
+        | ErrorCode::PaymentLinkExpired
+        | ErrorCode::PaymentLinkExhausted => StatusCode::GONE,
+        ErrorCode::RefundExceedsPayment => StatusCode::CONFLICT,
         // Only ever a payout's failure reason, never a request's answer.
         ErrorCode::ChainTransferFailed => StatusCode::BAD_GATEWAY,
         ErrorCode::ServiceUnavailable | ErrorCode::ChainUnavailable => {

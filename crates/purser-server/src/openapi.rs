@@ -10,7 +10,7 @@ use utoipa::{Modify, OpenApi};
         title = "Purser API",
         description = "Payment infrastructure for AI agents. Amounts are USDC decimal strings \
             (6 decimals, e.g. \"0.002\"); errors are {\"error\":{\"code\",\"message\"}} with stable codes; \
-            every state-changing request needs an Idempotency-Key header.",
+            every request that creates something or moves money needs an Idempotency-Key header.",
         license(name = "Apache-2.0")
     ),
     modifiers(&BearerAuth),
@@ -22,6 +22,7 @@ use utoipa::{Modify, OpenApi};
         (name = "mandates", description = "Intent mandates: drafted by agents, signed once by owners"),
         (name = "payments", description = "The one authorization path: reservations and payouts"),
         (name = "approvals", description = "The owner's per-payment approvals and wallet policy"),
+        (name = "charge", description = "AgentCharge: payment links, received payments, refunds and webhooks"),
     )
 )]
 struct ApiDoc;

@@ -78,6 +78,28 @@ pub enum ServiceError {
     /// A token could not be produced.
     #[error("token signing failed: {0}")]
     TokenSigning(String),
+    /// The idempotency key was used for a different request.
+    #[error("this Idempotency-Key was already used with different parameters")]
+    IdempotencyConflict,
+    /// The payment link takes no payment now.
+    #[error("{}", link_closed_message(*.0))]
+    LinkClosed(purser_types::LinkClosed),
+    /// A refund larger than what is left of the payment to refund.
+    #[error(
+        "the refund must be more than 0 and at most {0} USDC, what is left of the payment to refund"
+    )]
+    RefundExceedsPayment(purser_types::Usdc),
+}
+
+fn link_closed_message(reason: purser_types::LinkClosed) -> &'static str {
+    use purser_types::LinkClosed;
+    match reason {
+        LinkClosed::Disabled => {
+            "this payment link was disabled by its merchant; nothing was charged"
+        }
+        LinkClosed::Expired => "this payment link has expired; nothing was charged",
+        LinkClosed::Exhausted => "this payment link has no uses left; nothing was charged",
+    }
 }
 
 impl ServiceError {
@@ -105,6 +127,17 @@ impl ServiceError {
             ServiceError::AmountAboveMax(_) => ErrorCode::AmountAboveMax,
             ServiceError::ChainNotConfigured => ErrorCode::ChainNotConfigured,
             ServiceError::ChainUnavailable(_) => ErrorCode::ChainUnavailable,
+            ServiceError::IdempotencyConflict => ErrorCode::IdempotencyConflict,
+            ServiceError::LinkClosed(purser_types::LinkClosed::Disabled) => {
+                ErrorCode::PaymentLinkDisabled
+            }
+            ServiceError::LinkClosed(purser_types::LinkClosed::Expired) => {
+                ErrorCode::PaymentLinkExpired
+            }
+            ServiceError::LinkClosed(purser_types::LinkClosed::Exhausted) => {
+                ErrorCode::PaymentLinkExhausted
+            }
+            ServiceError::RefundExceedsPayment(_) => ErrorCode::RefundExceedsPayment,
             ServiceError::MasterKeyMismatch
             | ServiceError::Config(_)
             | ServiceError::Signer(_)

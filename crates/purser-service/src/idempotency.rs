@@ -63,6 +63,21 @@ pub(crate) fn idempotency(
     })
 }
 
+/// 128 bits derived from the caller's key: the id of what the key creates beside
+/// the ledger (a payment link, a refund), so a retry finds the first one.
+pub(crate) fn keyed_id(principal: &Principal, key: &IdempotencyKey, operation: &str) -> [u8; 16] {
+    let digest = Sha256::new()
+        .chain_update(scope_of(Some(principal)).as_bytes())
+        .chain_update([0u8])
+        .chain_update(operation.as_bytes())
+        .chain_update([0u8])
+        .chain_update(key.0.as_bytes())
+        .finalize();
+    let mut id = [0u8; 16];
+    id.copy_from_slice(&digest[..16]);
+    id
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,10 +14,13 @@ mod facilitator;
 mod idempotency;
 mod ids;
 mod ledger_rail;
+mod links;
 mod mandates;
 mod payments;
 mod payouts;
+mod refunds;
 mod wallets;
+mod webhooks;
 mod x402;
 
 use std::sync::Arc;
@@ -33,14 +36,22 @@ pub use chain_payouts::PAYOUT_VALIDITY_SECS;
 pub use deposits::Reconciliation;
 pub use error::{ServiceError, denial_message};
 pub use idempotency::{IDEMPOTENCY_KEY_MAX_LEN, IdempotencyKey};
+pub use links::{
+    LINK_CONTENT_MAX_BYTES, LINK_DESCRIPTION_MAX_CHARS, LinkCharge, LinkDraft, LinkPatch, LinkView,
+};
 pub use mandates::{MandateReview, MandateView};
 pub use payments::{PURPOSE_MAX_CHARS, PaymentIntent};
 pub use payouts::PayoutRequest;
 pub use purser_core::change::Authorization;
 pub use purser_core::mandate::MandateDraft;
 pub use purser_store::Page;
+pub use refunds::{REFUND_APPROVAL_TTL_SECS, RefundRequest, RefundView};
 pub use wallets::{
     AgentRegistered, NAME_MAX_CHARS, Replayable, SANDBOX_FUNDING_MAX, WalletCreated, WalletView,
+};
+pub use webhooks::{
+    WEBHOOK_EVENT_ID_HEADER, WEBHOOK_EVENT_TYPE_HEADER, WEBHOOK_SIGNATURE_HEADER,
+    verify_webhook_signature, webhook_signature,
 };
 pub use x402::{MAX_VALIDITY_SECS, X402Answer, X402Outcome, X402PayRequest, X402Signed, nonce_of};
 
@@ -84,6 +95,9 @@ struct Inner {
     clock: Arc<dyn Clock>,
     config: ServiceConfig,
     in_flight: chain_payouts::InFlight,
+    /// Wakes the webhook delivery task when an event is written.
+    webhook_wake: tokio::sync::Notify,
+    webhook_http: reqwest::Client,
 }
 
 /// The service. Cheap to clone.
@@ -136,6 +150,8 @@ impl Purser {
             clock,
             config,
             in_flight: chain_payouts::InFlight::default(),
+            webhook_wake: tokio::sync::Notify::new(),
+            webhook_http: webhooks::webhook_client()?,
         };
         Ok(Purser {
             inner: Arc::new(inner),
@@ -243,9 +259,10 @@ impl Purser {
     }
 
     /// Keeps the wallets in step until `stop` resolves, every `every`: follows open
-    /// x402 payments to their end (on the ledger rail, releases the expired) and,
-    /// with a chain, records new deposits and sends authorized payouts. A round
-    /// under way finishes before it stops.
+    /// x402 payments to their end (on the ledger rail, releases the expired), link
+    /// payments a crash left settling, and pending refunds; with a chain, records
+    /// new deposits and sends authorized payouts. A round under way finishes
+    /// before it stops.
     pub async fn watch(
         &self,
         every: std::time::Duration,
@@ -268,6 +285,12 @@ impl Purser {
             }
             if has_chain && let Err(e) = self.send_open_payouts().await {
                 tracing::warn!(error = %e, "sending payouts failed; retrying");
+            }
+            if let Err(e) = self.resolve_stale_link_payments().await {
+                tracing::warn!(error = %e, "link payment resolution failed; retrying");
+            }
+            if let Err(e) = self.follow_pending_refunds().await {
+                tracing::warn!(error = %e, "following refunds failed; retrying");
             }
         }
     }

@@ -77,17 +77,14 @@ fn validate_purpose(purpose: &str) -> Result<String, ServiceError> {
 }
 
 impl Purser {
-    /// The URL where the owner decides an approval.
     /// The server's public base URL, without a trailing slash.
     pub fn public_url(&self) -> &str {
         self.inner.config.public_url.trim_end_matches('/')
     }
 
+    /// The URL where the owner decides an approval.
     pub fn approval_url(&self, id: ApprovalId) -> String {
-        format!(
-            "{}/approvals/{id}/review",
-            self.inner.config.public_url.trim_end_matches('/')
-        )
+        format!("{}/approvals/{id}/review", self.public_url())
     }
 
     /// Builds the authorization change for an agent's payment: checked input and
@@ -120,8 +117,11 @@ impl Purser {
             approval: intent.approval,
             allow_approval: intent.allow_approval,
         };
-        let ttl_ms = i64::try_from(self.inner.config.approval_ttl_secs.saturating_mul(1000))
-            .unwrap_or(i64::MAX);
+        let ttl_secs = match intent.kind {
+            PaymentKind::Refund => crate::refunds::REFUND_APPROVAL_TTL_SECS,
+            _ => self.inner.config.approval_ttl_secs,
+        };
+        let ttl_ms = i64::try_from(ttl_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
         Ok(Authorize {
             request,
             reservation: ReservationId::from_bytes(new_id_bytes(&*self.inner.clock)?),

@@ -39,6 +39,17 @@ impl Purser {
         principal: &Principal,
         request: &PayoutRequest,
     ) -> Result<Replayable<Payout>, ServiceError> {
+        self.request_payout_as(principal, request, PaymentKind::Payout)
+            .await
+    }
+
+    /// Requests a payout of `kind`: a payout, or the payout that carries a refund.
+    pub(crate) async fn request_payout_as(
+        &self,
+        principal: &Principal,
+        request: &PayoutRequest,
+        kind: PaymentKind,
+    ) -> Result<Replayable<Payout>, ServiceError> {
         let Principal::Agent { agent, wallet } = *principal else {
             return Err(ServiceError::Forbidden("payouts are requested by agents"));
         };
@@ -55,8 +66,8 @@ impl Purser {
             amount: request.amount,
             payee_host: None,
             payee_address: Some(to_address.clone()),
-            purpose: format!("payout {}", request.id),
-            kind: PaymentKind::Payout,
+            purpose: format!("{} {}", kind.as_str(), request.id),
+            kind,
             mandate: request.mandate,
             approval: None,
             allow_approval: true,
@@ -108,7 +119,7 @@ impl Purser {
                 }
                 _ => "reserved",
             };
-            crate::payments::count_authorization(PaymentKind::Payout, result);
+            crate::payments::count_authorization(kind, result);
         }
         match committed.outcome {
             Outcome::Payout(PayoutOutcome::Recorded { payout }) => Ok(Replayable {
@@ -143,7 +154,7 @@ impl Purser {
         };
         match approval {
             Some(a) if a.status_at(self.inner.clock.now()) != ApprovalStatus::Pending => {
-                self.resume(payout).await
+                self.resume(payout, a.kind).await
             }
             _ => Ok(payout),
         }
@@ -160,9 +171,10 @@ impl Purser {
         Ok(self.inner.store.payouts(wallet, page).await?)
     }
 
-    /// After the owner decides an approval, the payout waiting for it goes ahead.
+    /// After the owner decides an approval, the payout waiting for it goes ahead
+    /// (and the refund it carries, if any, follows).
     pub(crate) async fn resume_payout_of(&self, approval: &Approval) -> Result<(), ServiceError> {
-        if approval.kind != PaymentKind::Payout {
+        if approval.kind == PaymentKind::X402 {
             return Ok(());
         }
         if let Some(payout) = self
@@ -171,13 +183,16 @@ impl Purser {
             .payout_by_approval(approval.wallet_id, approval.id)
             .await?
         {
-            self.resume(payout).await?;
+            let payout = self.resume(payout, approval.kind).await?;
+            if approval.kind == PaymentKind::Refund {
+                self.follow_refund_payout(&payout).await?;
+            }
         }
         Ok(())
     }
 
     /// Tries a waiting payout again, as its agent, with its approval.
-    async fn resume(&self, payout: Payout) -> Result<Payout, ServiceError> {
+    async fn resume(&self, payout: Payout, kind: PaymentKind) -> Result<Payout, ServiceError> {
         let principal = Principal::Agent {
             agent: payout.agent_id,
             wallet: payout.wallet_id,
@@ -187,8 +202,8 @@ impl Purser {
             amount: payout.amount,
             payee_host: None,
             payee_address: Some(payout.to_address.clone()),
-            purpose: format!("payout {}", payout.id),
-            kind: PaymentKind::Payout,
+            purpose: format!("{} {}", kind.as_str(), payout.id),
+            kind,
             mandate: None,
             approval: payout.approval_id,
             allow_approval: true,

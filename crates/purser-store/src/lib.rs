@@ -18,6 +18,7 @@
 mod committer;
 pub mod dialect;
 mod error;
+mod links;
 mod load;
 mod migrate;
 mod persist;
@@ -38,6 +39,7 @@ use tokio::task::JoinHandle;
 
 pub use dialect::Backend;
 pub use error::StoreError;
+pub use links::UseClaim;
 pub use read::{AuditVerification, MandateFilter, Page};
 pub use x402::{Settlement, SettlementStatus, X402Payment, X402PaymentStatus};
 

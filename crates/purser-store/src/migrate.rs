@@ -43,6 +43,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/common/0004_chain_payouts.sql"),
         postgres: include_str!("../migrations/common/0004_chain_payouts.sql"),
     },
+    Migration {
+        version: 5,
+        name: "payment_links",
+        sqlite: include_str!("../migrations/common/0005_payment_links.sql"),
+        postgres: include_str!("../migrations/common/0005_payment_links.sql"),
+    },
 ];
 
 const CREATE_BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS purser_migrations (

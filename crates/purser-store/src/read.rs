@@ -34,7 +34,7 @@ impl Default for Page {
 }
 
 impl Page {
-    fn bounds(self) -> (i64, i64) {
+    pub(crate) fn bounds(self) -> (i64, i64) {
         (
             self.before.unwrap_or(i64::MAX),
             i64::from(self.limit.clamp(1, 500)),

@@ -126,12 +126,12 @@ pub struct X402Payment {
     pub created_at: UnixMs,
 }
 
-fn amount(row: &AnyRow, column: &str) -> Result<Usdc, StoreError> {
+pub(crate) fn amount(row: &AnyRow, column: &str) -> Result<Usdc, StoreError> {
     let raw: i64 = row.try_get(column)?;
     Usdc::from_atomic_i64(raw).map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
 }
 
-fn parsed<T: std::str::FromStr>(row: &AnyRow, column: &str) -> Result<T, StoreError> {
+pub(crate) fn parsed<T: std::str::FromStr>(row: &AnyRow, column: &str) -> Result<T, StoreError> {
     let raw: String = row.try_get(column)?;
     raw.parse()
         .map_err(|_| StoreError::Corrupt(format!("{column}: {raw:?}")))

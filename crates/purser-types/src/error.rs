@@ -108,6 +108,14 @@ error_codes! {
     /// A payout's transfer failed on chain (it reverted, or its authorization
     /// expired unused); its authorization was voided and nothing was paid.
     ChainTransferFailed => "chain_transfer_failed",
+    /// The payment link was disabled by its merchant; nothing was charged.
+    PaymentLinkDisabled => "payment_link_disabled",
+    /// The payment link's `expiresAt` has passed; nothing was charged.
+    PaymentLinkExpired => "payment_link_expired",
+    /// The payment link took its `maxUses` payments; nothing was charged.
+    PaymentLinkExhausted => "payment_link_exhausted",
+    /// A refund of more than what is left of the payment to refund (or of nothing).
+    RefundExceedsPayment => "refund_exceeds_payment",
     /// The server is shutting down or a dependency is unavailable; retry later.
     ServiceUnavailable => "service_unavailable",
     /// The request took longer than the server allows.

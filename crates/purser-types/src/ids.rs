@@ -140,6 +140,31 @@ prefixed_id!(
     "approval"
 );
 
+prefixed_id!(
+    /// A payment link: a price and what a payer gets for it.
+    PaymentLinkId,
+    "lnk_",
+    "payment link"
+);
+prefixed_id!(
+    /// One payment a merchant wallet received through a payment link.
+    ReceivedPaymentId,
+    "rcv_",
+    "received payment"
+);
+prefixed_id!(
+    /// A refund of a received payment.
+    RefundId,
+    "rfd_",
+    "refund"
+);
+prefixed_id!(
+    /// One webhook event; a receiver deduplicates deliveries by it.
+    WebhookEventId,
+    "evt_",
+    "webhook event"
+);
+
 /// The longest caller-chosen payout id.
 pub const PAYOUT_ID_MAX_LEN: usize = 64;
 

@@ -6,6 +6,7 @@
 
 pub mod error;
 pub mod ids;
+pub mod links;
 pub mod money;
 pub mod payments;
 pub mod records;
@@ -15,8 +16,10 @@ pub mod x402;
 
 pub use error::ErrorCode;
 pub use ids::{
-    AgentId, ApprovalId, IdError, MandateId, PayoutId, ReservationId, TransferId, WalletId,
+    AgentId, ApprovalId, IdError, MandateId, PaymentLinkId, PayoutId, ReceivedPaymentId, RefundId,
+    ReservationId, TransferId, WalletId, WebhookEventId,
 };
+pub use links::*;
 pub use money::{AmountError, Currency, Usdc};
 pub use payments::*;
 pub use records::*;

@@ -156,6 +156,9 @@ pub enum PaymentKind {
     Payout,
     /// An x402 payment to an HTTP service.
     X402,
+    /// A merchant's refund of a payment it received through a payment link: never
+    /// covered by a mandate, always authorized by the owner.
+    Refund,
 }
 
 impl PaymentKind {
@@ -164,12 +167,13 @@ impl PaymentKind {
         match self {
             PaymentKind::Payout => "payout",
             PaymentKind::X402 => "x402",
+            PaymentKind::Refund => "refund",
         }
     }
 
     /// Parses the stable spelling.
     pub fn parse(text: &str) -> Option<PaymentKind> {
-        [PaymentKind::Payout, PaymentKind::X402]
+        [PaymentKind::Payout, PaymentKind::X402, PaymentKind::Refund]
             .into_iter()
             .find(|k| k.as_str() == text)
     }

@@ -29,6 +29,10 @@ pub const SCHEME_EXACT: &str = "exact";
 /// The network id of Purser's internal ledger rail: a payment between two wallets
 /// of one Purser server, settled on its ledger with no chain.
 pub const LEDGER_NETWORK: &str = "purser:ledger";
+/// The headers a payment comes in (v2, then v1).
+pub const PAYMENT_HEADERS: [&str; 2] = [HEADER_PAYMENT_SIGNATURE, HEADER_X_PAYMENT];
+
+pub mod offer;
 
 macro_rules! reasons {
     ($($(#[$meta:meta])* $variant:ident => $code:literal,)+) => {

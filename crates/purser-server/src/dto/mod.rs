@@ -1,8 +1,10 @@
 //! Request and response bodies that are not domain records themselves.
 
+mod links;
 mod payments;
 mod x402;
 
+pub use links::*;
 pub use payments::*;
 pub use x402::*;
 

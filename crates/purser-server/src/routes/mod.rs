@@ -2,6 +2,7 @@
 
 pub(crate) mod agents;
 pub(crate) mod facilitator;
+pub(crate) mod links;
 pub(crate) mod mandates;
 pub(crate) mod pages;
 pub(crate) mod payments;
@@ -71,4 +72,15 @@ pub(crate) fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(facilitator::verify))
         .routes(routes!(facilitator::settle))
         .routes(routes!(facilitator::supported))
+        .routes(routes!(links::create_link, links::list_links))
+        .routes(routes!(links::start_refund, links::list_refunds))
+        .routes(routes!(links::get_refund))
+        .routes(routes!(links::cancel_refund))
+        .routes(routes!(links::get_link, links::update_link))
+        .routes(routes!(links::disable_link))
+        .routes(routes!(links::link_payments))
+        .routes(routes!(links::list_received))
+        .routes(routes!(links::get_received))
+        .routes(routes!(links::list_webhook_events))
+        .routes(routes!(links::pay_link))
 }

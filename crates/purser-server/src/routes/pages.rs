@@ -258,6 +258,7 @@ struct ApprovalReviewPage {
     expires_at: String,
     status: &'static str,
     pending: bool,
+    refund: bool,
 }
 
 impl ApprovalReviewPage {
@@ -278,6 +279,7 @@ impl ApprovalReviewPage {
             expires_at: utc(approval.expires_at),
             status: status.as_str(),
             pending: status == purser_types::ApprovalStatus::Pending,
+            refund: approval.kind == purser_types::PaymentKind::Refund,
         }
     }
 }

@@ -9,7 +9,7 @@ use purser_core::audit::ChainHead;
 use purser_types::{
     AuditEvent, DeliveryStatus, Hash32, LinkStatus, PaymentLink, PaymentLinkId, ReceivedPayment,
     ReceivedPaymentId, ReceivedStatus, Refund, RefundId, RefundStatus, Secret, UnixMs, WalletId,
-    WebhookEvent, WebhookEventId,
+    WebhookEvent,
 };
 use sqlx::any::AnyRow;
 use sqlx::{Any, AssertSqlSafe, Row, Transaction};
@@ -757,18 +757,5 @@ impl Store {
             .fetch_all(self.pool())
             .await?;
         rows.iter().map(event_from_row).collect()
-    }
-
-    /// One webhook event.
-    pub async fn webhook_event(
-        &self,
-        id: WebhookEventId,
-    ) -> Result<Option<WebhookEvent>, StoreError> {
-        let sql = format!("SELECT {EVENT_COLUMNS} FROM webhook_events WHERE id = $1");
-        let row = sqlx::query(AssertSqlSafe(sql))
-            .bind(id.to_string())
-            .fetch_optional(self.pool())
-            .await?;
-        row.as_ref().map(event_from_row).transpose()
     }
 }

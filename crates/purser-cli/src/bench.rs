@@ -41,7 +41,7 @@ pub(crate) struct Measurement {
 
 impl Measurement {
     /// A measurement of `latencies_us` (one per answered request) over `elapsed`.
-    fn new(
+    pub(crate) fn new(
         database: &str,
         batch: usize,
         clients: usize,
@@ -104,10 +104,10 @@ impl Measurement {
 }
 
 /// What a benchmark counts, and whether its group commit size varies.
-struct Report {
+pub(crate) struct Report {
     /// `transfers` or `authorizations`: the text's unit and the JSON's keys.
-    unit: &'static str,
-    show_batch: bool,
+    pub(crate) unit: &'static str,
+    pub(crate) show_batch: bool,
 }
 
 impl Report {
@@ -144,7 +144,7 @@ impl Report {
 
 /// Runs `measure(url, database, batch, clients)` for every combination, each on a
 /// fresh throwaway database, printing each line as it is measured (or JSON at the end).
-async fn run_matrix<F, Fut>(
+pub(crate) async fn run_matrix<F, Fut>(
     ctx: &Context,
     report: Report,
     databases: &[String],

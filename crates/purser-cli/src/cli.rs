@@ -695,6 +695,22 @@ pub(crate) enum BenchCommand {
     /// The Monetize gateway's overhead: an in-process API called directly and
     /// through the gateway (free route, 402, paid on the internal ledger rail).
     Gateway(BenchGatewayArgs),
+    /// Paying a payment link on the internal ledger rail: the payee's side (verify,
+    /// take a use, settle, record), each payment signed beforehand.
+    Link(BenchLinkArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub(crate) struct BenchLinkArgs {
+    /// Databases to measure: `sqlite` (a temporary file) and/or a postgres:// URL.
+    #[arg(long, value_delimiter = ',', default_value = "sqlite")]
+    pub(crate) db: Vec<String>,
+    /// Concurrent payers, e.g. 1,16.
+    #[arg(long, value_delimiter = ',', default_value = "1,16")]
+    pub(crate) clients: Vec<usize>,
+    /// Payments timed per combination.
+    #[arg(long, default_value_t = 400)]
+    pub(crate) payments: usize,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -288,6 +288,20 @@ fn bench_authorize_reports_each_client_count() {
     }
 }
 
+/// The link benchmark serves every signed payment and checks the merchant got
+/// exactly what was paid (it fails otherwise).
+#[test]
+fn bench_link_serves_every_payment() {
+    let env = Env::new();
+    let rows = env.json(&["bench", "link", "--payments", "20", "--clients", "1,4"]);
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    for row in rows {
+        assert_eq!(row["payments"], 20, "{row}");
+        assert!(row["p99Ms"].as_f64().unwrap() >= row["p50Ms"].as_f64().unwrap());
+    }
+}
+
 /// The x402 benchmark runs both facilitators on one anvil and pays with `purser
 /// fetch`: every verify must be valid and every fetch settled, or it fails.
 #[test]

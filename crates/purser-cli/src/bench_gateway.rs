@@ -1,21 +1,32 @@
-//! `purser bench gateway`: what the Monetize gateway adds in front of an API.
+//! `purser bench gateway`: what the Monetize gateway adds in front of an API, and
+//! what x402-rs's axum middleware (`x402-axum`) adds in the API itself.
 //!
 //! Everything runs in this process: an upstream API (axum on a loopback port,
 //! `POST /api/query` and `POST /open/query` answering a small JSON body), a real
 //! Purser server (a temporary SQLite file, sandbox funding) as the facilitator and
 //! wallet server, and the gateway (`gateway_router` on its own loopback port) in
 //! front of the upstream, pricing `POST /api/query` and leaving `/open/query` free.
-//! At each concurrency the same request is timed four ways:
+//! Beside them, the same handler serves on a third port behind `x402-axum`, with
+//! Purser's facilitator as its facilitator: `POST /api/query` priced at the same
+//! 0.01 USDC on Base Sepolia (`exact`, V2), and `POST /ledger/query` priced with the
+//! gateway's own requirement on Purser's ledger rail, payable to a third wallet.
+//! At each concurrency the same request is timed six ways:
 //!
 //! - **direct**: the upstream itself;
 //! - **free**: an unpriced path through the gateway (the pure proxy);
 //! - **unpaid**: the priced path without payment (the 402 answer);
+//! - **x402-axum unpaid**: `x402-axum`'s `/api/query` without payment (its 402;
+//!   the facilitator's `/supported`, which the middleware adds to every 402, is
+//!   fetched once before the clock starts and stays in its 10-minute cache);
 //! - **paid**: the priced path with a payment on the internal ledger rail, signed
 //!   before the clock starts (an agent under a signed mandate pays the route's
 //!   `PAYMENT-REQUIRED` through `POST /api/payments/x402`, each with a fresh
 //!   idempotency key) and sent once: the gateway has it verified by the
 //!   facilitator, forwards the call, and has it settled (a ledger commit). Every
-//!   answer must be 200 with a `PAYMENT-RESPONSE` saying `success: true`.
+//!   answer must be 200 with a `PAYMENT-RESPONSE` saying `success: true`;
+//! - **x402-axum paid**: the same for `x402-axum`'s `/ledger/query`, paid by the
+//!   same agent: the middleware has the payment verified, calls the handler and has
+//!   it settled by the same facilitator.
 //!
 //! Each answer is checked; a wrong one fails the benchmark.
 
@@ -23,7 +34,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, Result, ensure};
+use alloy_primitives::Address;
+use anyhow::{Context as _, Result, anyhow, ensure};
 use axum::Json;
 use axum::routing::post;
 use purser_gateway::{GatewayConfig, Paywall, PaywallOptions, Upstream, gateway_router};
@@ -35,6 +47,10 @@ use purser_types::x402::{
 use purser_types::{Currency, Usdc};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
+use x402_axum::X402Middleware;
+use x402_chain_eip155::{KnownNetworkEip155 as _, V2Eip155Exact};
+use x402_types::networks::USDC;
+use x402_types::proto::v2;
 
 use crate::bench::{Measurement, agent_under_mandate, bench_key};
 use crate::cli::BenchGatewayArgs;
@@ -62,27 +78,116 @@ impl Drop for Background {
     }
 }
 
-/// Serves `app` on a free loopback port: its base URL and the task.
-async fn serve(app: axum::Router) -> Result<(String, Background)> {
+/// A free loopback port and its base URL.
+async fn listen() -> Result<(TcpListener, String)> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
-    let task = tokio::spawn(async move {
+    Ok((listener, base))
+}
+
+/// Serves `app` on `listener` until dropped.
+fn serve_on(listener: TcpListener, app: axum::Router) -> Background {
+    Background(tokio::spawn(async move {
         if let Err(error) = axum::serve(listener, app).await {
             tracing::warn!(%error, "a benchmark server stopped");
         }
-    });
-    Ok((base, Background(task)))
+    }))
+}
+
+/// Serves `app` on a free loopback port: its base URL and the task.
+async fn serve(app: axum::Router) -> Result<(String, Background)> {
+    let (listener, base) = listen().await?;
+    Ok((base, serve_on(listener, app)))
+}
+
+/// The upstream's one handler: a small JSON answer.
+async fn answer(Json(input): Json<Value>) -> Json<Value> {
+    let q = input["q"].as_str().unwrap_or("?");
+    Json(json!({"answer": format!("42 for {q}")}))
 }
 
 /// The API behind the gateway: the same small JSON answer on both paths.
 fn upstream_app() -> axum::Router {
-    async fn answer(Json(input): Json<Value>) -> Json<Value> {
-        let q = input["q"].as_str().unwrap_or("?");
-        Json(json!({"answer": format!("42 for {q}")}))
-    }
     axum::Router::new()
         .route("/api/query", post(answer))
         .route("/open/query", post(answer))
+}
+
+/// The same API behind x402-rs's axum middleware, served on a free loopback port
+/// with `facilitator` as its facilitator.
+struct X402Axum {
+    /// `POST /api/query`: 0.01 USDC on Base Sepolia (`exact`, V2), to the seller.
+    quoted_url: String,
+    /// `POST /ledger/query`: `ledger`, a V2 requirement on Purser's ledger rail.
+    paid_url: String,
+    _task: Background,
+}
+
+impl X402Axum {
+    async fn start(facilitator: &str, pay_to: Address, ledger: Value) -> Result<X402Axum> {
+        let (listener, base) = listen().await?;
+        let quoted_url = format!("{base}/api/query");
+        let paid_url = format!("{base}/ledger/query");
+        let x402 = X402Middleware::try_new(facilitator).map_err(|error| {
+            anyhow!("x402-axum rejects the facilitator URL {facilitator}: {error}")
+        })?;
+        // The middleware enriches every 402 from the facilitator's `/supported`,
+        // cached for 10 minutes (a failed fetch is not cached, and retried on every
+        // call): fetched here so that no timed call waits for it.
+        x402.facilitator()
+            .supported()
+            .await
+            .context("x402-axum cannot read the facilitator's /supported")?;
+        let on_base_sepolia = x402
+            .with_price_tag(V2Eip155Exact::price_tag(
+                pay_to,
+                USDC::base_sepolia().amount(PRICE_ATOMIC),
+            ))
+            .with_description("Answer one question".to_owned())
+            .with_mime_type("application/json".to_owned())
+            .with_resource(reqwest::Url::parse(&quoted_url)?);
+        // x402-axum takes any V2 requirement as a price tag (its built-in ones are
+        // for EVM, Solana and Aptos); this one is paid and settled by Purser's
+        // facilitator on the ledger rail, with no chain.
+        let on_ledger = x402
+            .with_price_tag(v2::PriceTag {
+                requirements: serde_json::from_value(ledger)
+                    .context("x402-axum cannot read the ledger rail's requirement")?,
+                enricher: None,
+            })
+            .with_description("Answer one question".to_owned())
+            .with_mime_type("application/json".to_owned())
+            .with_resource(reqwest::Url::parse(&paid_url)?);
+        let app = axum::Router::new()
+            .route("/api/query", post(answer).layer(on_base_sepolia))
+            .route("/ledger/query", post(answer).layer(on_ledger));
+        Ok(X402Axum {
+            quoted_url,
+            paid_url,
+            _task: serve_on(listener, app),
+        })
+    }
+}
+
+/// The `PAYMENT-REQUIRED` header of `url`'s 402.
+async fn quote(url: &str) -> Result<String> {
+    let answer = reqwest::Client::new()
+        .post(url)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(BODY)
+        .send()
+        .await?;
+    let status = answer.status();
+    ensure!(
+        status == reqwest::StatusCode::PAYMENT_REQUIRED,
+        "{url} answered {status} without payment, not 402"
+    );
+    Ok(answer
+        .headers()
+        .get(HEADER_PAYMENT_REQUIRED)
+        .and_then(|value| value.to_str().ok())
+        .with_context(|| format!("{url} did not answer with {HEADER_PAYMENT_REQUIRED}"))?
+        .to_owned())
 }
 
 fn routes_toml(pay_to: &str) -> String {
@@ -274,6 +379,40 @@ impl Buyer {
         signed.sort_unstable_by_key(|(n, _)| *n);
         Ok(signed.into_iter().map(|(_, header)| header).collect())
     }
+
+    /// `warm` paid warm-up calls, then `count` timed paid calls from `clients`
+    /// clients, each with its own payment, signed before the clock starts.
+    async fn paid_run(
+        &self,
+        key: &'static str,
+        label: &str,
+        warm: usize,
+        count: usize,
+        clients: usize,
+    ) -> Result<Run> {
+        let mut payments = self.sign(warm + count).await?;
+        let measured = Arc::new(payments.split_off(warm));
+        let warming = Arc::new(payments);
+        load(
+            "warm",
+            &self.url,
+            Expect::Paid,
+            Some(warming),
+            warm,
+            clients,
+        )
+        .await?;
+        Run::measure(
+            key,
+            label,
+            &self.url,
+            Expect::Paid,
+            Some(measured),
+            count,
+            clients,
+        )
+        .await
+    }
 }
 
 /// One measured scenario, with what its row reports.
@@ -368,11 +507,18 @@ async fn measure_all(ctx: &Context, args: &BenchGatewayArgs, server: &Embedded) 
         .await?
         .value
         .wallet;
-    // The buyer: funded for every paid call (warm-ups included), an agent, a mandate.
+    // x402-axum's seller, apart so that each side's takings can be checked.
+    let x402_seller = purser
+        .create_wallet("x402-axum seller", Currency::Usdc, &bench_key()?)
+        .await?
+        .value
+        .wallet;
+    // The buyer: funded for every paid call (warm-ups included) through the gateway
+    // and through x402-axum, an agent, a mandate.
     let paid_total: usize = args
         .concurrency
         .iter()
-        .map(|&c| args.paid_requests + warmup(c))
+        .map(|&c| 2 * (args.paid_requests + warmup(c)))
         .sum();
     let budget = Usdc::from_atomic(PRICE_ATOMIC.saturating_mul(paid_total as u64))?;
     let buyer_wallet = purser
@@ -410,27 +556,42 @@ async fn measure_all(ctx: &Context, args: &BenchGatewayArgs, server: &Embedded) 
         1 << 20,
     );
     let (gateway, _gateway_task) = serve(app).await?;
+    let pay_to: Address = seller.address.parse().with_context(|| {
+        format!(
+            "the seller's address {} is not an EVM address",
+            seller.address
+        )
+    })?;
 
     let direct_url = format!("{upstream}/api/query");
     let free_url = format!("{gateway}/open/query");
     let priced_url = format!("{gateway}/api/query");
-    let quote = reqwest::Client::new()
-        .post(&priced_url)
-        .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .body(BODY)
-        .send()
-        .await?;
-    let payment_required = quote
-        .headers()
-        .get(HEADER_PAYMENT_REQUIRED)
-        .and_then(|value| value.to_str().ok())
-        .context("the priced route did not answer with PAYMENT-REQUIRED")?
-        .to_owned();
+    let payment_required = quote(&priced_url).await?;
+    // The gateway's requirement on the ledger rail, payable to x402-axum's seller.
+    let mut ledger = decode_header(&payment_required)?["accepts"]
+        .as_array()
+        .and_then(|accepts| {
+            accepts
+                .iter()
+                .find(|accept| accept["network"] == LEDGER_NETWORK)
+                .cloned()
+        })
+        .context("the gateway offers no ledger rail")?;
+    ledger["payTo"] = json!(x402_seller.address);
+    let x402_axum =
+        X402Axum::start(&format!("{}/facilitator", server.base), pay_to, ledger).await?;
+    check_x402_axum_offer(&x402_axum.quoted_url, pay_to).await?;
     let buyer = Buyer {
         base: server.base.clone(),
-        jwt,
+        jwt: jwt.clone(),
         payment_required,
         url: priced_url.clone(),
+    };
+    let x402_buyer = Buyer {
+        base: server.base.clone(),
+        jwt,
+        payment_required: quote(&x402_axum.paid_url).await?,
+        url: x402_axum.paid_url.clone(),
     };
 
     let (requests, paid) = (args.requests, args.paid_requests);
@@ -447,51 +608,50 @@ async fn measure_all(ctx: &Context, args: &BenchGatewayArgs, server: &Embedded) 
                 &priced_url,
                 Expect::PaymentRequired,
             ),
+            (
+                "x402AxumUnpaid",
+                "x402-axum 402",
+                &x402_axum.quoted_url,
+                Expect::PaymentRequired,
+            ),
         ];
-        let mut runs = Vec::with_capacity(4);
+        let mut runs = Vec::with_capacity(6);
         for (key, label, url, expect) in scenarios {
             load(label, url, expect, None, warm, clients).await?;
             runs.push(Run::measure(key, label, url, expect, None, requests, clients).await?);
         }
-        // Signed before the clock starts; each is sent once.
-        let mut payments = buyer.sign(warm + paid).await?;
-        let measured = Arc::new(payments.split_off(warm));
-        let warming = Arc::new(payments);
-        load(
-            "warm",
-            &priced_url,
-            Expect::Paid,
-            Some(warming),
-            warm,
-            clients,
-        )
-        .await?;
         runs.push(
-            Run::measure(
-                "paid",
-                "gateway paid",
-                &priced_url,
-                Expect::Paid,
-                Some(measured),
-                paid,
-                clients,
-            )
-            .await?,
+            buyer
+                .paid_run("paid", "gateway paid", warm, paid, clients)
+                .await?,
+        );
+        runs.push(
+            x402_buyer
+                .paid_run("x402AxumPaid", "x402-axum paid", warm, paid, clients)
+                .await?,
         );
         paid_calls += warm + paid;
         levels.push((clients, runs));
     }
 
-    // Every paid call moved the price to the seller, and the ledger still balances.
-    let received = purser
-        .wallet(&Principal::Owner { wallet: seller.id }, seller.id)
-        .await?
-        .balances
-        .available;
-    ensure!(
-        received.atomic() == PRICE_ATOMIC.saturating_mul(paid_calls as u64),
-        "the seller received {received} for {paid_calls} paid calls"
-    );
+    // Every paid call moved the price to its seller, and the ledger still balances.
+    let mut takings = Vec::with_capacity(2);
+    for (name, wallet) in [
+        ("the seller", seller.id),
+        ("x402-axum's seller", x402_seller.id),
+    ] {
+        let received = purser
+            .wallet(&Principal::Owner { wallet }, wallet)
+            .await?
+            .balances
+            .available;
+        ensure!(
+            received.atomic() == PRICE_ATOMIC.saturating_mul(paid_calls as u64),
+            "{name} received {received} for {paid_calls} paid calls"
+        );
+        takings.push(received);
+    }
+    let (received, x402_received) = (takings[0], takings[1]);
     let report = purser.store().check_ledger().await?;
     ensure!(
         report.is_ok(),
@@ -506,7 +666,9 @@ async fn measure_all(ctx: &Context, args: &BenchGatewayArgs, server: &Embedded) 
             .collect();
         let body = json!({
             "requests": requests, "paidRequests": paid, "paidCalls": paid_calls,
-            "sellerReceived": received.to_string(), "ledgerOk": report.is_ok(),
+            "sellerReceived": received.to_string(),
+            "x402AxumPaidCalls": paid_calls, "x402AxumSellerReceived": x402_received.to_string(),
+            "ledgerOk": report.is_ok(),
             "levels": rows,
         });
         println!("{}", serde_json::to_string_pretty(&body)?);
@@ -519,9 +681,39 @@ async fn measure_all(ctx: &Context, args: &BenchGatewayArgs, server: &Embedded) 
             }
         }
         println!(
-            "{paid_calls} paid calls settled on the ledger rail; the seller received {received} USDC; ledger OK"
+            "{paid_calls} paid calls through each settled on the ledger rail; the gateway's seller received {received} USDC, x402-axum's {x402_received} USDC; ledger OK"
         );
     }
+    Ok(())
+}
+
+/// x402-axum's 402 for the priced route is the offer it was given: 0.01 USDC on
+/// Base Sepolia (`eip155:84532`) to `pay_to`, in a V2 `PAYMENT-REQUIRED` header.
+async fn check_x402_axum_offer(url: &str, pay_to: Address) -> Result<()> {
+    let answer = reqwest::Client::new()
+        .post(url)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(BODY)
+        .send()
+        .await?;
+    let status = answer.status();
+    let offer = answer
+        .headers()
+        .get(HEADER_PAYMENT_REQUIRED)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|text| decode_header(text).ok())
+        .with_context(|| format!("x402-axum answered {status} without a PAYMENT-REQUIRED"))?;
+    let accepted = &offer["accepts"][0];
+    ensure!(
+        status == reqwest::StatusCode::PAYMENT_REQUIRED
+            && offer["x402Version"] == 2
+            && accepted["scheme"] == "exact"
+            && accepted["network"] == "eip155:84532"
+            && accepted["amount"].as_str().and_then(|a| a.parse().ok()) == Some(PRICE_ATOMIC)
+            && accepted["payTo"].as_str().map(str::to_lowercase)
+                == Some(pay_to.to_string().to_lowercase()),
+        "x402-axum answered {status} with an unexpected offer: {offer}"
+    );
     Ok(())
 }
 
@@ -532,7 +724,7 @@ fn level_json(clients: usize, runs: &[Run]) -> Value {
     let direct = runs.iter().find(|run| run.key == "direct");
     for run in runs {
         let mut row = run.json();
-        if run.key == "paid" {
+        if matches!(run.key, "paid" | "x402AxumPaid") {
             // A run that returned had every answer checked: 200, `success: true`.
             row["settled"] = json!(run.requests);
         }

@@ -693,7 +693,8 @@ pub(crate) enum BenchCommand {
     /// beside the reference TypeScript facilitator's; and `purser fetch` end to end.
     X402(BenchX402Args),
     /// The Monetize gateway's overhead: an in-process API called directly and
-    /// through the gateway (free route, 402, paid on the internal ledger rail).
+    /// through the gateway (free route, 402, paid on the internal ledger rail),
+    /// beside x402-rs's axum middleware (x402-axum) on the same handler.
     Gateway(BenchGatewayArgs),
     /// Paying a payment link on the internal ledger rail: the payee's side (verify,
     /// take a use, settle, record), each payment signed beforehand.

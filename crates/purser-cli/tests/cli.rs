@@ -354,7 +354,15 @@ fn bench_gateway_times_direct_free_unpaid_and_paid_calls() {
     assert_eq!(levels.len(), 2, "{report}");
     for (level, clients) in levels.iter().zip([1, 3]) {
         assert_eq!(level["concurrency"], clients);
-        for (run, calls) in [("direct", 30), ("free", 30), ("unpaid", 30), ("paid", 5)] {
+        let runs = [
+            ("direct", 30),
+            ("free", 30),
+            ("unpaid", 30),
+            ("paid", 5),
+            ("x402AxumUnpaid", 30),
+            ("x402AxumPaid", 5),
+        ];
+        for (run, calls) in runs {
             let row = &level[run];
             assert_eq!(row["requests"], calls, "{run}: {row}");
             assert!(row["requestsPerSecond"].as_f64().unwrap() > 0.0, "{row}");

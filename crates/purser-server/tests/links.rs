@@ -10,7 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::http::{HeaderMap, StatusCode as AxumStatus};
-use purser_core::{Clock, SystemClock};
+use purser_core::{Clock, ManualClock, SystemClock};
+use purser_server::ServerConfig;
 use purser_service::verify_webhook_signature;
 use purser_store::Backend;
 use purser_types::x402::{PaymentRequired, SettleResponse, decode_header};
@@ -79,7 +80,10 @@ struct Market {
 }
 
 async fn market(backend: Backend) -> Market {
-    let server = TestServer::start(backend).await;
+    market_on(TestServer::start(backend).await).await
+}
+
+async fn market_on(server: TestServer) -> Market {
     let (merchant, merchant_owner) = server.wallet("Merchant", "0").await;
     let (_, _, seller_jwt) = server.agent(&merchant, &merchant_owner, "seller").await;
     let (buyer, buyer_owner) = server.wallet("Buyer", "1").await;
@@ -609,6 +613,63 @@ fn now_ms() -> i64 {
 
 fn rfc3339(ms: i64) -> String {
     purser_types::UnixMs(ms).to_rfc3339()
+}
+
+/// A refund the owner never authorizes expires after 24 hours (injected clock):
+/// nothing moves and the amount can be refunded again.
+#[tokio::test]
+async fn an_unauthorized_refund_expires_after_a_day() {
+    let clock = Arc::new(ManualClock::new(purser_types::UnixMs(1_800_000_000_000)));
+    let server =
+        TestServer::start_with(Backend::Sqlite, clock.clone(), ServerConfig::default()).await;
+    let market = market_on(server).await;
+    let created = market
+        .create_link(
+            &fresh_key(),
+            json!({"amount": "0.10", "description": "a chart"}),
+        )
+        .await;
+    let pay_url = created.body["payUrl"].as_str().unwrap().to_owned();
+    let (payment, _) = market.sign(&pay_url).await;
+    let paid = market.open(&pay_url, Some(&payment)).await;
+    assert_eq!(paid.status, StatusCode::OK, "{:?}", paid.body);
+    let payment_id = paid.body["paymentId"].as_str().unwrap().to_owned();
+    let body = json!({"paymentId": payment_id});
+    let started = market
+        .server
+        .post(
+            "/api/payment-links/refunds",
+            Some(&market.seller_jwt),
+            &fresh_key(),
+            body,
+        )
+        .await;
+    assert_eq!(started.body["status"], "pending", "{:?}", started.body);
+    assert_eq!(
+        started.body["amount"], "0.1",
+        "all that is left, by default"
+    );
+    clock.advance_ms(24 * 3600 * 1000 + 1);
+    let refund = format!(
+        "/api/payment-links/refunds/{}",
+        started.body["id"].as_str().unwrap()
+    );
+    let ended = market
+        .server
+        .get(&refund, Some(&market.merchant_owner))
+        .await;
+    assert_eq!(ended.body["status"], "expired", "{:?}", ended.body);
+    assert!(ended.body["refundUrl"].is_null());
+    let received = market
+        .server
+        .get(
+            &format!("/api/received-payments/{payment_id}"),
+            Some(&market.merchant_owner),
+        )
+        .await;
+    assert_eq!(received.body["refundedAmount"], "0", "{:?}", received.body);
+    assert_eq!(market.balances().await, ("0.9".into(), "0.1".into()));
+    market.server.finish().await;
 }
 
 #[tokio::test]

@@ -19,7 +19,9 @@ pub mod skill;
 
 pub use config::{ConfigError, GatewayConfig, GatewaySection, PricedRoute, ServiceInfo};
 pub use facilitator::{FacilitatorClient, FacilitatorError};
-pub use paywall::{Paywall, PaywallError, PaywallLayer, PaywallOptions, PaywallService};
+pub use paywall::{
+    Paywall, PaywallError, PaywallLayer, PaywallOptions, PaywallService, payment_required,
+};
 pub use proxy::{ProxyError, Upstream, gateway_router};
 pub use rails::{Offer, Rail};
 pub use routes::{PathPattern, RouteMatch};

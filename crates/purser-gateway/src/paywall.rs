@@ -338,8 +338,10 @@ impl Drop for Claim<'_> {
     }
 }
 
-/// 402 with `PAYMENT-REQUIRED` (v2), the v1 body, and any settlement answer.
-fn payment_required(
+/// 402 as x402 servers answer it: `PAYMENT-REQUIRED` (v2), the v1 body, and the
+/// settlement answer (header name and value) when one was tried. Also the answer
+/// of Purser's payment links.
+pub fn payment_required(
     offer: &Offer,
     settlement: Option<(&'static str, HeaderValue)>,
 ) -> Response<Body> {

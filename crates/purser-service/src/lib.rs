@@ -19,6 +19,7 @@ mod mandates;
 mod payments;
 mod payouts;
 mod refunds;
+mod text;
 mod wallets;
 mod webhooks;
 mod x402;

@@ -8,7 +8,7 @@
 use purser_chain::checksum_address;
 use purser_core::change::event;
 use purser_store::{Page, UseClaim};
-use purser_types::x402::offer::{Offer, chosen, offer, rails_from_supported};
+use purser_types::x402::offer::{Offer, Rail, chosen, offer, rails_from_supported};
 use purser_types::x402::{PaymentPayload, Reason, SettleResponse, Version};
 use purser_types::{
     LinkClosed, LinkStatus, PaymentLink, PaymentLinkId, ReceivedPayment, ReceivedPaymentId,
@@ -20,6 +20,7 @@ use serde_json::{Value, json};
 use crate::auth::{Principal, new_secret};
 use crate::idempotency::{IdempotencyKey, keyed_id};
 use crate::ids::new_id_bytes;
+use crate::text::multi_line;
 use crate::wallets::Replayable;
 use crate::{Purser, ServiceError};
 
@@ -108,20 +109,6 @@ pub enum LinkCharge {
     },
 }
 
-fn checked_text(field: &str, text: &str, max_chars: usize) -> Result<String, ServiceError> {
-    let text = text.trim();
-    let chars = text.chars().count();
-    let control = text
-        .chars()
-        .any(|c| c.is_control() && c != '\n' && c != '\t');
-    if chars == 0 || chars > max_chars || control {
-        return Err(ServiceError::InvalidRequest(format!(
-            "{field} must be 1-{max_chars} characters without control characters"
-        )));
-    }
-    Ok(text.to_owned())
-}
-
 fn checked_url(field: &str, text: &str) -> Result<String, ServiceError> {
     let bad = || ServiceError::InvalidRequest(format!("{field} must be an http(s) URL"));
     let parsed = url::Url::parse(text).map_err(|_| bad())?;
@@ -205,7 +192,7 @@ impl Purser {
                 Principal::Owner { .. } => None,
             },
             amount: draft.amount,
-            description: checked_text(
+            description: multi_line(
                 "description",
                 &draft.description,
                 LINK_DESCRIPTION_MAX_CHARS,
@@ -391,19 +378,19 @@ impl Purser {
             .ok_or(ServiceError::NotFound)
     }
 
-    async fn link_offer(&self, link: &PaymentLink) -> Result<Offer, ServiceError> {
+    /// The offer for one use of `link` on `rails`, to the merchant's wallet.
+    async fn link_offer(&self, link: &PaymentLink, rails: &[Rail]) -> Result<Offer, ServiceError> {
         let wallet = self
             .inner
             .store
             .wallet(link.wallet_id)
             .await?
             .ok_or(ServiceError::NotFound)?;
-        let rails = rails_from_supported(&self.facilitator_supported());
         Ok(offer(
             link.amount,
             &link.description,
             &wallet.address,
-            &rails,
+            rails,
             &self.link_pay_url(link.id),
             LINK_PAYMENT_TIMEOUT_SECS,
         ))
@@ -419,7 +406,8 @@ impl Purser {
         header: Option<&str>,
     ) -> Result<LinkCharge, ServiceError> {
         let link = self.public_link(id).await?;
-        let offer = self.link_offer(&link).await?;
+        let rails = rails_from_supported(&self.facilitator_supported());
+        let offer = self.link_offer(&link, &rails).await?;
         let now = self.inner.clock.now();
         let Some(header) = header else {
             link.check_payable(now).map_err(closed)?;
@@ -429,7 +417,7 @@ impl Purser {
             Ok(chosen) => chosen,
             Err(error) => return Ok(refused(&offer, &error, None)),
         };
-        let received = self.received_of(&link, &payment, &requirement, now)?;
+        let received = self.received_of(&link, &payment, &requirement, &rails, now)?;
         if let Some(earlier) = self.earlier_payment(&received).await? {
             return self.deliver_again(link, earlier, &offer, payment.version);
         }
@@ -472,6 +460,7 @@ impl Purser {
         link: &PaymentLink,
         payment: &PaymentPayload,
         requirement: &Value,
+        rails: &[Rail],
         now: UnixMs,
     ) -> Result<ReceivedPayment, ServiceError> {
         let authorization = &payment.payload.authorization;
@@ -479,10 +468,11 @@ impl Purser {
             .map_err(|e| ServiceError::InvalidRequest(format!("payer: {e}")))?;
         let network = requirement["network"].as_str().unwrap_or_default();
         // v1 names its network its own way; records use the v2 (CAIP-2) id.
-        let network = rails_from_supported(&self.facilitator_supported())
-            .into_iter()
+        let network = rails
+            .iter()
             .find(|r| r.network == network || r.v1_network.as_deref() == Some(network))
-            .map_or_else(|| network.to_owned(), |r| r.network);
+            .map_or(network, |r| r.network.as_str())
+            .to_owned();
         Ok(ReceivedPayment {
             id: ReceivedPaymentId::from_bytes(new_id_bytes(&*self.inner.clock)?),
             link_id: link.id,
@@ -715,7 +705,7 @@ fn settled_answer(payment: &ReceivedPayment) -> SettleResponse {
 
 fn patched(link: PaymentLink, patch: &LinkPatch, now: UnixMs) -> Result<PaymentLink, ServiceError> {
     let description = match &patch.description {
-        Some(d) => checked_text("description", d, LINK_DESCRIPTION_MAX_CHARS)?,
+        Some(d) => multi_line("description", d, LINK_DESCRIPTION_MAX_CHARS)?,
         None => link.description.clone(),
     };
     let resource_content = match &patch.resource_content {

@@ -16,6 +16,7 @@ use serde::Serialize;
 use crate::auth::Principal;
 use crate::idempotency::{IdempotencyKey, idempotency};
 use crate::ids::new_id_bytes;
+use crate::text::single_line;
 use crate::wallets::{Replayable, corrupt};
 use crate::{Purser, ServiceError};
 
@@ -65,17 +66,6 @@ pub(crate) fn normalize_payee(
     Ok(Payee { host, address })
 }
 
-fn validate_purpose(purpose: &str) -> Result<String, ServiceError> {
-    let purpose = purpose.trim();
-    let chars = purpose.chars().count();
-    if chars == 0 || chars > PURPOSE_MAX_CHARS || purpose.chars().any(char::is_control) {
-        return Err(ServiceError::InvalidRequest(format!(
-            "purpose must be 1-{PURPOSE_MAX_CHARS} characters without control characters"
-        )));
-    }
-    Ok(purpose.to_owned())
-}
-
 impl Purser {
     /// The server's public base URL, without a trailing slash.
     pub fn public_url(&self) -> &str {
@@ -111,7 +101,7 @@ impl Purser {
             wallet,
             amount: intent.amount,
             payee,
-            purpose: validate_purpose(&intent.purpose)?,
+            purpose: single_line("purpose", &intent.purpose, PURPOSE_MAX_CHARS)?,
             kind: intent.kind,
             mandate: intent.mandate,
             approval: intent.approval,
@@ -239,7 +229,7 @@ impl Purser {
         reason: &str,
         key: &IdempotencyKey,
     ) -> Result<Replayable<Reservation>, ServiceError> {
-        let reason = validate_purpose(reason)?;
+        let reason = single_line("purpose", reason, PURPOSE_MAX_CHARS)?;
         // Whose hold it is never changes, so checking before the write is enough.
         self.reservation(principal, reservation).await?;
         self.refuse_chain_payment(reservation).await?;

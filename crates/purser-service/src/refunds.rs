@@ -19,6 +19,7 @@ use serde_json::json;
 use crate::auth::Principal;
 use crate::idempotency::{IdempotencyKey, keyed_id};
 use crate::payouts::PayoutRequest;
+use crate::text::single_line;
 use crate::wallets::{Replayable, corrupt};
 use crate::{Purser, ServiceError};
 
@@ -101,15 +102,7 @@ impl Purser {
             .as_deref()
             .map(str::trim)
             .filter(|r| !r.is_empty())
-            .map(|r| {
-                if r.chars().count() > REASON_MAX_CHARS || r.chars().any(char::is_control) {
-                    Err(ServiceError::InvalidRequest(format!(
-                        "reason must be at most {REASON_MAX_CHARS} characters without control characters"
-                    )))
-                } else {
-                    Ok(r.to_owned())
-                }
-            })
+            .map(|r| single_line("reason", r, REASON_MAX_CHARS))
             .transpose()?;
         let now = self.inner.clock.now();
         let payout_id: PayoutId = id

@@ -11,6 +11,7 @@ use purser_types::{
 use crate::auth::{AGENT_CREDENTIAL_PREFIX, OWNER_TOKEN_PREFIX, Principal, new_secret};
 use crate::idempotency::{IdempotencyKey, idempotency};
 use crate::ids::new_id_bytes;
+use crate::text::single_line;
 use crate::{Purser, ServiceError};
 
 /// The longest name a wallet or agent may have, in characters.
@@ -57,17 +58,6 @@ pub struct WalletView {
     pub balances: Balances,
 }
 
-fn validate_name(field: &str, text: &str) -> Result<String, ServiceError> {
-    let name = text.trim();
-    let chars = name.chars().count();
-    if chars == 0 || chars > NAME_MAX_CHARS || name.chars().any(char::is_control) {
-        return Err(ServiceError::InvalidRequest(format!(
-            "{field} must be 1-{NAME_MAX_CHARS} characters without control characters"
-        )));
-    }
-    Ok(name.to_owned())
-}
-
 pub(crate) fn corrupt(what: &str) -> ServiceError {
     ServiceError::Store(StoreError::Corrupt(format!(
         "unexpected outcome for {what}"
@@ -96,7 +86,7 @@ impl Purser {
         currency: Currency,
         key: &IdempotencyKey,
     ) -> Result<Replayable<WalletCreated>, ServiceError> {
-        let name = validate_name("name", name)?;
+        let name = single_line("name", name, NAME_MAX_CHARS)?;
         let id = WalletId::from_bytes(new_id_bytes(&*self.inner.clock)?);
         let wallet_key = WalletKey::generate()?;
         let sealed_key = wallet_key.seal(&self.inner.master, &id.to_string())?;
@@ -221,7 +211,7 @@ impl Purser {
         key: &IdempotencyKey,
     ) -> Result<Replayable<AgentRegistered>, ServiceError> {
         principal.require_owner_of(wallet)?;
-        let name = validate_name("name", name)?;
+        let name = single_line("name", name, NAME_MAX_CHARS)?;
         let credential = new_secret(AGENT_CREDENTIAL_PREFIX)?;
         let agent = Agent {
             id: AgentId::from_bytes(new_id_bytes(&*self.inner.clock)?),

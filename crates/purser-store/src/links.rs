@@ -7,15 +7,16 @@
 
 use purser_core::audit::ChainHead;
 use purser_types::{
-    AuditEvent, DeliveryStatus, Hash32, LinkStatus, PaymentLink, PaymentLinkId, ReceivedPayment,
+    AuditEvent, DeliveryStatus, LinkStatus, PaymentLink, PaymentLinkId, ReceivedPayment,
     ReceivedPaymentId, ReceivedStatus, Refund, RefundId, RefundStatus, Secret, UnixMs, WalletId,
     WebhookEvent,
 };
 use sqlx::any::AnyRow;
 use sqlx::{Any, AssertSqlSafe, Row, Transaction};
 
+use crate::load::head_from_rows;
 use crate::read::Page;
-use crate::x402::{amount, parsed};
+use crate::rows::{amount, decode, parse, parse_opt, time, time_opt};
 use crate::{Store, StoreError};
 
 /// A write transaction that holds the audit chain's head.
@@ -28,16 +29,10 @@ impl Store {
     async fn begin_audited(&self) -> Result<Audited, StoreError> {
         let backend = self.backend();
         let mut tx = self.pool().begin_with(backend.begin_write()).await?;
-        let row = sqlx::query(backend.lock_audit_head())
-            .fetch_one(&mut *tx)
+        let rows = sqlx::query(backend.lock_audit_head())
+            .fetch_all(&mut *tx)
             .await?;
-        let seq: i64 = row.try_get("seq")?;
-        let hash: String = row.try_get("hash")?;
-        let head = ChainHead {
-            seq: u64::try_from(seq).map_err(|_| StoreError::Corrupt("audit head seq".into()))?,
-            hash: Hash32::from_hex(&hash)
-                .ok_or_else(|| StoreError::Corrupt("audit head hash".into()))?,
-        };
+        let head = head_from_rows(rows)?;
         Ok(Audited { tx, head })
     }
 }
@@ -86,95 +81,81 @@ const REFUND_COLUMNS: &str = "id, payment_id, wallet_id, agent_id, amount, to_ad
 const EVENT_COLUMNS: &str = "id, wallet_id, link_id, url, event_type, payload, status, attempts, \
     next_attempt_at_ms, last_error, created_at_ms";
 
-fn optional<T: std::str::FromStr>(row: &AnyRow, column: &str) -> Result<Option<T>, StoreError> {
-    let raw: Option<String> = row.try_get(column)?;
-    raw.map(|text| {
-        text.parse()
-            .map_err(|_| StoreError::Corrupt(format!("{column}: {text:?}")))
-    })
-    .transpose()
-}
-
 fn count(row: &AnyRow, column: &str) -> Result<u32, StoreError> {
     let raw: i64 = row.try_get(column)?;
     u32::try_from(raw).map_err(|_| StoreError::Corrupt(format!("{column}: {raw}")))
 }
 
-fn status<T>(row: &AnyRow, parse: fn(&str) -> Option<T>) -> Result<T, StoreError> {
-    let raw: String = row.try_get("status")?;
-    parse(&raw).ok_or_else(|| StoreError::Corrupt(format!("status {raw:?}")))
-}
-
 fn link_from_row(row: &AnyRow) -> Result<PaymentLink, StoreError> {
     Ok(PaymentLink {
-        id: parsed(row, "id")?,
-        wallet_id: parsed(row, "wallet_id")?,
-        agent_id: optional(row, "agent_id")?,
+        id: parse(row, "id")?,
+        wallet_id: parse(row, "wallet_id")?,
+        agent_id: parse_opt(row, "agent_id")?,
         amount: amount(row, "amount")?,
         description: row.try_get("description")?,
         resource_content: row.try_get("resource_content")?,
         resource_url: row.try_get("resource_url")?,
-        expires_at: row.try_get::<Option<i64>, _>("expires_at_ms")?.map(UnixMs),
+        expires_at: time_opt(row, "expires_at_ms")?,
         max_uses: row
             .try_get::<Option<i64>, _>("max_uses")?
             .map(|m| u32::try_from(m).map_err(|_| StoreError::Corrupt(format!("max_uses {m}"))))
             .transpose()?,
         uses_count: count(row, "uses_count")?,
-        status: status(row, LinkStatus::parse)?,
+        status: decode(row, "status", LinkStatus::parse)?,
         webhook_url: row.try_get("webhook_url")?,
-        created_at: UnixMs(row.try_get("created_at_ms")?),
-        updated_at: UnixMs(row.try_get("updated_at_ms")?),
+        created_at: time(row, "created_at_ms")?,
+        updated_at: time(row, "updated_at_ms")?,
     })
 }
 
 fn payment_from_row(row: &AnyRow) -> Result<ReceivedPayment, StoreError> {
     Ok(ReceivedPayment {
-        id: parsed(row, "id")?,
-        link_id: parsed(row, "link_id")?,
-        wallet_id: parsed(row, "wallet_id")?,
+        id: parse(row, "id")?,
+        link_id: parse(row, "link_id")?,
+        wallet_id: parse(row, "wallet_id")?,
         amount: amount(row, "amount")?,
         network: row.try_get("network")?,
         payer: row.try_get("payer")?,
         nonce: row.try_get("nonce")?,
         transaction: row.try_get("tx_hash")?,
-        status: status(row, ReceivedStatus::parse)?,
+        status: decode(row, "status", ReceivedStatus::parse)?,
         refunded_amount: amount(row, "refunded_amount")?,
-        created_at: UnixMs(row.try_get("created_at_ms")?),
-        updated_at: UnixMs(row.try_get("updated_at_ms")?),
+        created_at: time(row, "created_at_ms")?,
+        updated_at: time(row, "updated_at_ms")?,
     })
 }
 
 fn refund_from_row(row: &AnyRow) -> Result<Refund, StoreError> {
     Ok(Refund {
-        id: parsed(row, "id")?,
-        payment_id: parsed(row, "payment_id")?,
-        wallet_id: parsed(row, "wallet_id")?,
-        agent_id: parsed(row, "agent_id")?,
+        id: parse(row, "id")?,
+        payment_id: parse(row, "payment_id")?,
+        wallet_id: parse(row, "wallet_id")?,
+        agent_id: parse(row, "agent_id")?,
         amount: amount(row, "amount")?,
         to_address: row.try_get("to_address")?,
         reason: row.try_get("reason")?,
-        payout_id: parsed(row, "payout_id")?,
-        approval_id: optional(row, "approval_id")?,
-        status: status(row, RefundStatus::parse)?,
+        payout_id: parse(row, "payout_id")?,
+        approval_id: parse_opt(row, "approval_id")?,
+        status: decode(row, "status", RefundStatus::parse)?,
         settlement: row.try_get("settlement")?,
-        created_at: UnixMs(row.try_get("created_at_ms")?),
-        updated_at: UnixMs(row.try_get("updated_at_ms")?),
+        created_at: time(row, "created_at_ms")?,
+        updated_at: time(row, "updated_at_ms")?,
     })
 }
 
 fn event_from_row(row: &AnyRow) -> Result<WebhookEvent, StoreError> {
     Ok(WebhookEvent {
-        id: parsed(row, "id")?,
-        wallet_id: parsed(row, "wallet_id")?,
-        link_id: parsed(row, "link_id")?,
+        id: parse(row, "id")?,
+        wallet_id: parse(row, "wallet_id")?,
+        link_id: parse(row, "link_id")?,
         url: row.try_get("url")?,
         event_type: row.try_get("event_type")?,
         payload: row.try_get("payload")?,
-        status: status(row, DeliveryStatus::parse)?,
+        status: decode(row, "status", DeliveryStatus::parse)?,
         attempts: count(row, "attempts")?,
-        next_attempt_at: UnixMs(row.try_get("next_attempt_at_ms")?),
+        next_attempt_at: time(row, "next_attempt_at_ms")?,
         last_error: row.try_get("last_error")?,
-        created_at: UnixMs(row.try_get("created_at_ms")?),
+        created_at: time(row, "created_at_ms")?,
     })
 }
 

@@ -301,7 +301,7 @@ fn decode_owners(
     Ok(())
 }
 
-fn head_from_rows(rows: Vec<AnyRow>) -> Result<ChainHead, StoreError> {
+pub(crate) fn head_from_rows(rows: Vec<AnyRow>) -> Result<ChainHead, StoreError> {
     let row = rows
         .first()
         .ok_or_else(|| corrupt("the audit head row is missing"))?;

@@ -37,13 +37,13 @@ macro_rules! audit_columns {
 }
 pub(crate) use {agent_columns, audit_columns, transfer_columns, wallet_columns};
 
-fn parse<T: FromStr>(row: &AnyRow, column: &str) -> Result<T, StoreError> {
+pub(crate) fn parse<T: FromStr>(row: &AnyRow, column: &str) -> Result<T, StoreError> {
     let text: String = row.try_get(column)?;
     text.parse()
         .map_err(|_| StoreError::Corrupt(format!("column {column}: {text:?}")))
 }
 
-fn parse_opt<T: FromStr>(row: &AnyRow, column: &str) -> Result<Option<T>, StoreError> {
+pub(crate) fn parse_opt<T: FromStr>(row: &AnyRow, column: &str) -> Result<Option<T>, StoreError> {
     let text: Option<String> = row.try_get(column)?;
     text.map(|t| {
         t.parse()
@@ -52,7 +52,7 @@ fn parse_opt<T: FromStr>(row: &AnyRow, column: &str) -> Result<Option<T>, StoreE
     .transpose()
 }
 
-fn time(row: &AnyRow, column: &str) -> Result<UnixMs, StoreError> {
+pub(crate) fn time(row: &AnyRow, column: &str) -> Result<UnixMs, StoreError> {
     Ok(UnixMs(row.try_get(column)?))
 }
 
@@ -126,7 +126,7 @@ use purser_types::{
     WalletId, WalletPolicy,
 };
 
-fn amount(row: &AnyRow, column: &str) -> Result<Usdc, StoreError> {
+pub(crate) fn amount(row: &AnyRow, column: &str) -> Result<Usdc, StoreError> {
     let atomic: i64 = row.try_get(column)?;
     Usdc::from_atomic_i64(atomic)
         .map_err(|_| StoreError::Corrupt(format!("column {column}: {atomic}")))
@@ -142,12 +142,12 @@ fn amount_opt(row: &AnyRow, column: &str) -> Result<Option<Usdc>, StoreError> {
         .transpose()
 }
 
-fn time_opt(row: &AnyRow, column: &str) -> Result<Option<UnixMs>, StoreError> {
+pub(crate) fn time_opt(row: &AnyRow, column: &str) -> Result<Option<UnixMs>, StoreError> {
     Ok(row.try_get::<Option<i64>, _>(column)?.map(UnixMs))
 }
 
 /// A text column decoded by `decode`, reporting the column when it fails.
-fn decode<T>(
+pub(crate) fn decode<T>(
     row: &AnyRow,
     column: &str,
     decode: impl FnOnce(&str) -> Option<T>,

@@ -8,6 +8,7 @@ use purser_types::{AgentId, PayoutId, ReservationId, UnixMs, Usdc, WalletId};
 use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row};
 
+use crate::rows::{amount, parse, parse_opt, time};
 use crate::{Store, StoreError};
 
 /// Where a facilitator settlement stands.
@@ -126,17 +127,6 @@ pub struct X402Payment {
     pub created_at: UnixMs,
 }
 
-pub(crate) fn amount(row: &AnyRow, column: &str) -> Result<Usdc, StoreError> {
-    let raw: i64 = row.try_get(column)?;
-    Usdc::from_atomic_i64(raw).map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
-}
-
-pub(crate) fn parsed<T: std::str::FromStr>(row: &AnyRow, column: &str) -> Result<T, StoreError> {
-    let raw: String = row.try_get(column)?;
-    raw.parse()
-        .map_err(|_| StoreError::Corrupt(format!("{column}: {raw:?}")))
-}
-
 fn settlement_from_row(row: &AnyRow) -> Result<Settlement, StoreError> {
     Ok(Settlement {
         network: row.try_get("network")?,
@@ -152,9 +142,9 @@ fn settlement_from_row(row: &AnyRow) -> Result<Settlement, StoreError> {
 
 fn payment_from_row(row: &AnyRow) -> Result<X402Payment, StoreError> {
     Ok(X402Payment {
-        reservation_id: parsed(row, "reservation_id")?,
-        wallet_id: parsed(row, "wallet_id")?,
-        agent_id: parsed(row, "agent_id")?,
+        reservation_id: parse(row, "reservation_id")?,
+        wallet_id: parse(row, "wallet_id")?,
+        agent_id: parse(row, "agent_id")?,
         network: row.try_get("network")?,
         pay_to: row.try_get("pay_to")?,
         payer: row.try_get("payer")?,
@@ -162,16 +152,10 @@ fn payment_from_row(row: &AnyRow) -> Result<X402Payment, StoreError> {
         nonce: row.try_get("nonce")?,
         valid_before: row.try_get("valid_before")?,
         url: row.try_get("url")?,
-        payout_id: row
-            .try_get::<Option<String>, _>("payout_id")?
-            .map(|id| {
-                id.parse()
-                    .map_err(|_| StoreError::Corrupt(format!("payout_id: {id:?}")))
-            })
-            .transpose()?,
+        payout_id: parse_opt(row, "payout_id")?,
         status: X402PaymentStatus::parse(&row.try_get::<String, _>("status")?)?,
         tx_hash: row.try_get("tx_hash")?,
-        created_at: UnixMs(row.try_get("created_at_ms")?),
+        created_at: time(row, "created_at_ms")?,
     })
 }
 
@@ -375,7 +359,7 @@ impl Store {
             .fetch_all(self.pool())
             .await?;
         rows.iter()
-            .map(|row| Ok((parsed(row, "id")?, row.try_get("address")?)))
+            .map(|row| Ok((parse(row, "id")?, row.try_get("address")?)))
             .collect()
     }
 

@@ -4,11 +4,11 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use purser_gateway::payment_required;
 use purser_service::{LinkCharge, Page};
-use purser_types::x402::offer::Offer;
-use purser_types::x402::{HEADER_PAYMENT_REQUIRED, PAYMENT_HEADERS, SettleResponse, encode_header};
+use purser_types::x402::{HEADER_PAYMENT_RESPONSE, PAYMENT_HEADERS, encode_header};
 use purser_types::{PaymentLinkId, ReceivedPaymentId, RefundId};
 
 use super::changed;
@@ -270,7 +270,13 @@ pub(crate) async fn pay_link(
         .and_then(|value| value.to_str().ok());
     Ok(match app.purser.pay_link(id, payment).await? {
         LinkCharge::Required(offer) => payment_required(&offer, None),
-        LinkCharge::Refused { offer, settlement } => payment_required(&offer, settlement.as_ref()),
+        LinkCharge::Refused { offer, settlement } => {
+            let answer = settlement
+                .as_ref()
+                .and_then(header_value)
+                .map(|value| (HEADER_PAYMENT_RESPONSE, value));
+            payment_required(&offer, answer)
+        }
         LinkCharge::Paid {
             link,
             payment,
@@ -301,19 +307,4 @@ fn header_value<T: serde::Serialize>(value: &T) -> Option<HeaderValue> {
     encode_header(value)
         .ok()
         .and_then(|text| HeaderValue::from_str(&text).ok())
-}
-
-/// `402` as x402 servers answer it: the v2 offer in `PAYMENT-REQUIRED`, the v1
-/// offer as the body, and the settlement answer when one was tried.
-fn payment_required(offer: &Offer, settlement: Option<&SettleResponse>) -> Response {
-    let mut response = (StatusCode::PAYMENT_REQUIRED, Json(&offer.v1)).into_response();
-    let headers = response.headers_mut();
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    if let Some(value) = header_value(&offer.v2) {
-        headers.insert(HEADER_PAYMENT_REQUIRED, value);
-    }
-    if let Some(value) = settlement.and_then(header_value) {
-        headers.insert(purser_types::x402::HEADER_PAYMENT_RESPONSE, value);
-    }
-    response
 }

@@ -14,6 +14,12 @@
 //! description = "Answer one query"
 //! input_schema = { type = "object", required = ["q"], properties = { q = { type = "string" } } }
 //!
+//! [[mcp_tool]]                  # a tool of the MCP server (streamable HTTP) at `path`
+//! path = "/mcp"                 # the MCP endpoint: one exact path
+//! name = "forecast"             # the tool's name, as `tools/list` gives it
+//! price = "0.01"                # per `tools/call`, paid over x402's MCP transport
+//! description = "A three-day forecast for a city"
+//!
 //! [gateway]                     # optional; flags and PURSER_GATEWAY_* env win
 //! upstream = "http://127.0.0.1:3000"
 //! facilitator = "http://127.0.0.1:8080/facilitator"
@@ -34,6 +40,9 @@ use crate::routes::PathPattern;
 
 /// Longest service or route description, in characters.
 pub const DESCRIPTION_MAX_CHARS: usize = 1000;
+
+/// Longest MCP tool name, in characters (as MCP recommends).
+pub const TOOL_NAME_MAX_CHARS: usize = 128;
 
 /// Every problem found in a config, one per line.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -78,6 +87,35 @@ pub struct PricedRoute {
     pub input_schema: Option<serde_json::Value>,
 }
 
+/// One priced tool of an MCP server behind the gateway: a `tools/call` of `name`
+/// POSTed to `path` is paid over x402's MCP transport.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PricedTool {
+    /// The MCP endpoint's path (`/mcp`), exact.
+    pub path: String,
+    /// The tool's name.
+    pub name: String,
+    /// The price of one call.
+    pub price: Usdc,
+    /// What the tool does.
+    pub description: String,
+}
+
+impl PricedTool {
+    /// Whether a request path is this tool's endpoint (a trailing `/` allowed:
+    /// servers mounted at a path commonly answer there too).
+    pub fn serves(&self, path: &str) -> bool {
+        same_endpoint(&self.path, path)
+    }
+}
+
+fn same_endpoint(endpoint: &str, path: &str) -> bool {
+    path == endpoint
+        || path
+            .strip_suffix('/')
+            .is_some_and(|p| p == endpoint.trim_end_matches('/'))
+}
+
 /// How the gateway runs, where the file says (each may also come from a flag or
 /// the environment, which win).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -104,6 +142,8 @@ pub struct GatewayConfig {
     pub service: ServiceInfo,
     /// Its priced routes, in file order (the first match wins).
     pub routes: Vec<PricedRoute>,
+    /// Its priced MCP tools, in file order.
+    pub mcp_tools: Vec<PricedTool>,
     /// How the gateway runs, as far as the file says.
     pub gateway: GatewaySection,
 }
@@ -114,6 +154,8 @@ struct RawConfig {
     service: RawService,
     #[serde(default, rename = "route")]
     routes: Vec<RawRoute>,
+    #[serde(default, rename = "mcp_tool")]
+    mcp_tools: Vec<RawTool>,
     #[serde(default)]
     gateway: GatewaySection,
 }
@@ -136,6 +178,15 @@ struct RawRoute {
     input_schema: Option<toml::Value>,
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTool {
+    path: String,
+    name: String,
+    price: String,
+    description: String,
+}
+
 const METHODS: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
 
 impl GatewayConfig {
@@ -146,8 +197,8 @@ impl GatewayConfig {
         })?;
         let mut problems = Vec::new();
         let service = check_service(raw.service, &mut problems);
-        if raw.routes.is_empty() {
-            problems.push("no [[route]]: price at least one route".into());
+        if raw.routes.is_empty() && raw.mcp_tools.is_empty() {
+            problems.push("nothing is priced: add a [[route]] or an [[mcp_tool]]".into());
         }
         let mut seen = HashSet::new();
         let mut routes = Vec::with_capacity(raw.routes.len());
@@ -164,6 +215,32 @@ impl GatewayConfig {
                 ));
             }
         }
+        let mut mcp_tools: Vec<PricedTool> = Vec::with_capacity(raw.mcp_tools.len());
+        for (i, raw_tool) in raw.mcp_tools.into_iter().enumerate() {
+            let Some(tool) = check_tool(i, raw_tool, &mut problems) else {
+                continue;
+            };
+            if let Some(route) = routes.iter().find(|r| {
+                r.method == "POST"
+                    && (r.path.matches(&tool.path).is_some()
+                        || r.path.matches(&format!("{}/", tool.path)).is_some())
+            }) {
+                problems.push(format!(
+                    "mcp_tool[{i}].path: POST {} is also the priced [[route]] {}; price the endpoint's tools or the endpoint, not both",
+                    tool.path, route.path
+                ));
+            } else if mcp_tools
+                .iter()
+                .any(|t| t.name == tool.name && same_endpoint(&t.path, &tool.path))
+            {
+                problems.push(format!(
+                    "mcp_tool {} at {} is priced twice",
+                    tool.name, tool.path
+                ));
+            } else {
+                mcp_tools.push(tool);
+            }
+        }
         if raw.gateway.timeout_ms == Some(0) {
             problems.push("gateway.timeout_ms: must be above 0".into());
         }
@@ -174,11 +251,24 @@ impl GatewayConfig {
             Ok(GatewayConfig {
                 service,
                 routes,
+                mcp_tools,
                 gateway: raw.gateway,
             })
         } else {
             Err(ConfigError { problems })
         }
+    }
+
+    /// Whether `path` is the endpoint of an MCP server with priced tools.
+    pub fn is_mcp_endpoint(&self, path: &str) -> bool {
+        self.mcp_tools.iter().any(|t| t.serves(path))
+    }
+
+    /// The priced tool `name` of the MCP endpoint at `path`, if it is priced.
+    pub fn mcp_tool(&self, path: &str, name: &str) -> Option<&PricedTool> {
+        self.mcp_tools
+            .iter()
+            .find(|t| t.name == name && t.serves(path))
     }
 
     /// The priced route a request falls under, if any (the first in file order).
@@ -223,6 +313,57 @@ fn check_service(raw: RawService, problems: &mut Vec<String>) -> ServiceInfo {
     }
 }
 
+fn check_price(at: &str, text: &str, problems: &mut Vec<String>) -> Option<Usdc> {
+    match text.parse::<Usdc>() {
+        Ok(price) if price.is_zero() => {
+            problems.push(format!("{at}: a priced call costs more than 0"));
+            None
+        }
+        Ok(price) => Some(price),
+        Err(e) => {
+            problems.push(format!("{at}: {text:?} is not a USDC amount ({e})"));
+            None
+        }
+    }
+}
+
+fn check_tool(index: usize, raw: RawTool, problems: &mut Vec<String>) -> Option<PricedTool> {
+    let at = |field: &str| format!("mcp_tool[{index}].{field}");
+    let before = problems.len();
+    let path = raw.path.trim();
+    match PathPattern::parse(path) {
+        Err(e) => problems.push(format!("{}: {e}", at("path"))),
+        Ok(_) if path.contains(['{', '*']) => problems.push(format!(
+            "{}: {path:?}: an MCP endpoint is one exact path (no {{param}} or *)",
+            at("path")
+        )),
+        Ok(_) => {}
+    }
+    let name = raw.name.trim();
+    if name.is_empty() || name.chars().count() > TOOL_NAME_MAX_CHARS {
+        problems.push(format!(
+            "{}: a tool name has 1 to {TOOL_NAME_MAX_CHARS} characters",
+            at("name")
+        ));
+    } else if name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        problems.push(format!(
+            "{}: {name:?} has spaces or control characters",
+            at("name")
+        ));
+    }
+    let price = check_price(&at("price"), &raw.price, problems);
+    let description = check_text(&at("description"), &raw.description, problems);
+    if problems.len() > before {
+        return None;
+    }
+    Some(PricedTool {
+        path: path.to_owned(),
+        name: name.to_owned(),
+        price: price?,
+        description,
+    })
+}
+
 fn check_route(index: usize, raw: RawRoute, problems: &mut Vec<String>) -> Option<PricedRoute> {
     let at = |field: &str| format!("route[{index}].{field}");
     let before = problems.len();
@@ -238,21 +379,7 @@ fn check_route(index: usize, raw: RawRoute, problems: &mut Vec<String>) -> Optio
     let path = PathPattern::parse(&raw.path)
         .map_err(|e| problems.push(format!("{}: {e}", at("path"))))
         .ok();
-    let price = match raw.price.parse::<Usdc>() {
-        Ok(price) if price.is_zero() => {
-            problems.push(format!("{}: a priced route costs more than 0", at("price")));
-            None
-        }
-        Ok(price) => Some(price),
-        Err(e) => {
-            problems.push(format!(
-                "{}: {:?} is not a USDC amount ({e})",
-                at("price"),
-                raw.price
-            ));
-            None
-        }
-    };
+    let price = check_price(&at("price"), &raw.price, problems);
     let description = check_text(&at("description"), &raw.description, problems);
     let input_schema = match raw.input_schema.map(serde_json::to_value).transpose() {
         Ok(Some(schema)) if !schema.is_object() => {
@@ -363,7 +490,7 @@ description = "d"
             "route[0].method: \"FETCH\"",
             "route[0].path:",
             "route[0].price:",
-            "route[1].price: a priced route costs more than 0",
+            "route[1].price: a priced call costs more than 0",
             "route GET /b is priced twice",
         ];
         for start in expect {
@@ -384,7 +511,118 @@ description = "d"
         let error = GatewayConfig::parse(no_routes).unwrap_err();
         assert_eq!(
             error.problems,
-            vec!["no [[route]]: price at least one route".to_owned()]
+            vec!["nothing is priced: add a [[route]] or an [[mcp_tool]]".to_owned()]
         );
+    }
+
+    const TOOLS: &str = r#"
+[service]
+name = "Weather tools"
+description = "Forecasts as MCP tools."
+pay_to = "0x4242424242424242424242424242424242424242"
+
+[[mcp_tool]]
+path = "/mcp"
+name = "forecast"
+price = "0.01"
+description = "A three-day forecast"
+
+[[mcp_tool]]
+path = "/mcp"
+name = "history.daily"
+price = "0.002"
+description = "Yesterday's weather"
+"#;
+
+    #[test]
+    fn mcp_tools_alone_are_a_config_and_match_their_endpoint() {
+        let config = GatewayConfig::parse(TOOLS).unwrap();
+        assert!(config.routes.is_empty());
+        let forecast = config.mcp_tool("/mcp", "forecast").unwrap();
+        assert_eq!(forecast.price.atomic(), 10_000);
+        assert_eq!(
+            config
+                .mcp_tool("/mcp/", "history.daily")
+                .unwrap()
+                .price
+                .atomic(),
+            2_000
+        );
+        assert!(config.mcp_tool("/mcp", "ping").is_none());
+        assert!(
+            config.mcp_tool("/mcp", "Forecast").is_none(),
+            "names are case-sensitive"
+        );
+        assert!(config.mcp_tool("/other", "forecast").is_none());
+        assert!(config.is_mcp_endpoint("/mcp") && config.is_mcp_endpoint("/mcp/"));
+        assert!(!config.is_mcp_endpoint("/mcp/x") && !config.is_mcp_endpoint("/mc"));
+    }
+
+    #[test]
+    fn every_mcp_tool_problem_is_reported_with_its_place() {
+        let bad = r#"
+[service]
+name = "Tools"
+description = "x"
+pay_to = "0x4242424242424242424242424242424242424242"
+
+[[route]]
+method = "POST"
+path = "/rpc"
+price = "0.1"
+description = "the whole endpoint"
+
+[[mcp_tool]]
+path = "mcp"
+name = ""
+price = "-1"
+description = " "
+
+[[mcp_tool]]
+path = "/mcp/{tenant}"
+name = "two words"
+price = "0"
+description = "a"
+
+[[mcp_tool]]
+path = "/mcp"
+name = "a"
+price = "0.01"
+description = "a"
+
+[[mcp_tool]]
+path = "/mcp"
+name = "a"
+price = "0.02"
+description = "again"
+
+[[mcp_tool]]
+path = "/rpc"
+name = "b"
+price = "0.01"
+description = "b"
+"#;
+        let problems = GatewayConfig::parse(bad).unwrap_err().problems;
+        let expect = [
+            "mcp_tool[0].path:",
+            "mcp_tool[0].name: a tool name has 1 to 128 characters",
+            "mcp_tool[0].price: \"-1\" is not a USDC amount",
+            "mcp_tool[0].description: must not be empty",
+            "mcp_tool[1].path: \"/mcp/{tenant}\": an MCP endpoint is one exact path",
+            "mcp_tool[1].name: \"two words\" has spaces",
+            "mcp_tool[1].price: a priced call costs more than 0",
+            "mcp_tool a at /mcp is priced twice",
+            "mcp_tool[4].path: POST /rpc is also the priced [[route]] /rpc",
+        ];
+        for start in expect {
+            assert!(
+                problems.iter().any(|p| p.starts_with(start)),
+                "{start:?} not in {problems:#?}"
+            );
+        }
+        assert_eq!(problems.len(), expect.len(), "{problems:#?}");
+        let typo = TOOLS.replace("name = \"forecast\"", "tool = \"forecast\"");
+        let error = GatewayConfig::parse(&typo).unwrap_err().to_string();
+        assert!(error.contains("tool"), "{error}");
     }
 }

@@ -5,6 +5,10 @@
 //! settlement comes back in `PAYMENT-RESPONSE` (v1: `X-PAYMENT-RESPONSE`) and
 //! the body streams through. It also answers `GET /skill.md` and `/skill.json`.
 //!
+//! POSTs to the endpoint of an MCP server with priced tools go to [`crate::mcp`]:
+//! there the paywall stands at the JSON-RPC level, with the same offers,
+//! facilitator calls and in-flight claims.
+//!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! use purser_gateway::{GatewayConfig, Paywall, PaywallOptions};
@@ -32,9 +36,9 @@ use purser_types::x402::{
 use serde_json::json;
 use tower::{Layer, Service};
 
-use crate::config::GatewayConfig;
+use crate::config::{GatewayConfig, PricedTool};
 use crate::facilitator::{FacilitatorClient, FacilitatorError};
-use crate::rails::{Offer, Rail, chosen, offer, rails_from_supported};
+use crate::rails::{Offer, Rail, chosen, offer, rails_from_supported, tool_offer};
 use crate::skill::{price_list, skill_md};
 
 /// How the paywall behaves, beyond its config file.
@@ -90,7 +94,26 @@ struct Shared {
     options: PaywallOptions,
     /// Payments (payer and nonce) being served right now: a header replayed
     /// while its first use is in flight is refused, not served twice.
-    in_flight: Mutex<HashSet<String>>,
+    in_flight: Arc<Mutex<HashSet<String>>>,
+}
+
+/// A payment the facilitator found valid for one call, claimed until the call
+/// ends (dropping it gives the claim back).
+#[derive(Debug)]
+pub(crate) struct Verified {
+    payment: PaymentPayload,
+    requirement: serde_json::Value,
+    _claim: Claim,
+}
+
+/// Why a payment was not accepted.
+#[derive(Debug)]
+pub(crate) enum Refused {
+    /// It does not pay the offer, in words for the payer (a reason code when the
+    /// facilitator gave one).
+    Invalid(String),
+    /// The facilitator gave no usable answer: nothing was charged.
+    Unavailable(FacilitatorError),
 }
 
 impl Paywall {
@@ -122,7 +145,7 @@ impl Paywall {
                 rails,
                 facilitator,
                 options,
-                in_flight: Mutex::new(HashSet::new()),
+                in_flight: Arc::new(Mutex::new(HashSet::new())),
             }),
         }
     }
@@ -137,6 +160,77 @@ impl Paywall {
         PaywallLayer {
             paywall: self.clone(),
         }
+    }
+
+    /// The config it charges by.
+    pub(crate) fn config(&self) -> &GatewayConfig {
+        &self.shared.config
+    }
+
+    /// How it behaves.
+    pub(crate) fn options(&self) -> &PaywallOptions {
+        &self.shared.options
+    }
+
+    /// The requirements for one call of an MCP tool.
+    pub(crate) fn tool_offer(&self, tool: &PricedTool) -> Offer {
+        let shared = &self.shared;
+        tool_offer(
+            tool,
+            &shared.config.service.pay_to,
+            &shared.rails,
+            shared.options.payment_timeout_secs,
+        )
+    }
+
+    /// Claims the payment for this call and has the facilitator verify it.
+    pub(crate) async fn verify(
+        &self,
+        payment: PaymentPayload,
+        requirement: serde_json::Value,
+    ) -> Result<Verified, Refused> {
+        let shared = &self.shared;
+        let Some(claim) = Claim::take(&shared.in_flight, &payment) else {
+            counted("invalid");
+            return Err(Refused::Invalid(
+                "this payment is already being used by another request".into(),
+            ));
+        };
+        match shared
+            .facilitator
+            .verify(payment.version.number(), &payment.raw, &requirement)
+            .await
+        {
+            Ok(verified) if verified.is_valid => Ok(Verified {
+                payment,
+                requirement,
+                _claim: claim,
+            }),
+            Ok(verified) => {
+                counted("invalid");
+                Err(Refused::Invalid(
+                    verified
+                        .invalid_reason
+                        .unwrap_or_else(|| "invalid_payment".into()),
+                ))
+            }
+            Err(e) => Err(Refused::Unavailable(e)),
+        }
+    }
+
+    /// Settles a verified payment, once the call it paid for succeeded.
+    pub(crate) async fn settle(
+        &self,
+        verified: &Verified,
+    ) -> Result<SettleResponse, FacilitatorError> {
+        self.shared
+            .facilitator
+            .settle(
+                verified.payment.version.number(),
+                &verified.payment.raw,
+                &verified.requirement,
+            )
+            .await
     }
 
     fn base_url(&self, headers: &HeaderMap) -> String {
@@ -166,6 +260,9 @@ impl Paywall {
                 _ => {}
             }
         }
+        if request.method() == Method::POST && shared.config.is_mcp_endpoint(request.uri().path()) {
+            return crate::mcp::handle(self, request, inner).await;
+        }
         let method = request.method().as_str();
         let Some(route) = shared.config.route_for(method, request.uri().path()) else {
             return inner.call(request).await;
@@ -191,28 +288,13 @@ impl Paywall {
                 return Ok(payment_required(&offer.with_error(&error), None));
             }
         };
-        let Some(_claim) = Claim::take(&shared.in_flight, &payment) else {
-            counted("invalid");
-            let error = "this payment is already being used by another request";
-            return Ok(payment_required(&offer.with_error(error), None));
-        };
-        let version = payment.version.number();
-        match shared
-            .facilitator
-            .verify(version, &payment.raw, &requirement)
-            .await
-        {
-            Ok(verified) if verified.is_valid => {}
-            Ok(verified) => {
-                counted("invalid");
-                let reason = verified
-                    .invalid_reason
-                    .as_deref()
-                    .unwrap_or("invalid_payment");
-                return Ok(payment_required(&offer.with_error(reason), None));
+        let verified = match self.verify(payment, requirement).await {
+            Ok(verified) => verified,
+            Err(Refused::Invalid(reason)) => {
+                return Ok(payment_required(&offer.with_error(&reason), None));
             }
-            Err(e) => return Ok(facilitator_down(&e)),
-        }
+            Err(Refused::Unavailable(e)) => return Ok(facilitator_down(&e)),
+        };
         let mut request = request;
         for name in PAYMENT_HEADERS {
             request.headers_mut().remove(name);
@@ -233,12 +315,8 @@ impl Paywall {
             counted("upstream_failed");
             return Ok(response);
         }
-        match shared
-            .facilitator
-            .settle(version, &payment.raw, &requirement)
-            .await
-        {
-            Ok(settled) => Ok(self.deliver(response, &offer, payment.version, &settled)),
+        match self.settle(&verified).await {
+            Ok(settled) => Ok(self.deliver(response, &offer, verified.payment.version, &settled)),
             Err(e) => Ok(facilitator_down(&e)),
         }
     }
@@ -253,28 +331,21 @@ impl Paywall {
         version: Version,
         settled: &SettleResponse,
     ) -> Response<Body> {
-        let pending = settled.error_reason.as_deref() == Some(Reason::SettlementPending.as_str());
         let header_name = version.response_header();
         let encoded = encode_header(settled)
             .ok()
             .and_then(|text| HeaderValue::from_str(&text).ok());
-        if settled.success || pending {
-            counted(if settled.success {
-                "paid"
-            } else {
-                "paid_pending"
-            });
-            if let Some(value) = encoded {
-                response.headers_mut().insert(header_name, value);
+        match settlement_failure(settled) {
+            None => {
+                if let Some(value) = encoded {
+                    response.headers_mut().insert(header_name, value);
+                }
+                response
             }
-            return response;
+            Some(reason) => {
+                payment_required(&offer.with_error(reason), encoded.map(|v| (header_name, v)))
+            }
         }
-        counted("settle_failed");
-        let reason = settled
-            .error_reason
-            .as_deref()
-            .unwrap_or("settlement_failed");
-        payment_required(&offer.with_error(reason), encoded.map(|v| (header_name, v)))
     }
 
     fn skill(&self, headers: &HeaderMap, json: bool) -> Response<Body> {
@@ -294,8 +365,29 @@ impl Paywall {
     }
 }
 
-fn counted(result: &'static str) {
+pub(crate) fn counted(result: &'static str) {
     metrics::counter!("purser_gateway_requests_total", "result" => result).increment(1);
+}
+
+/// Counts a settlement and says why it failed, if it did. A settlement still
+/// pending on chain is not a failure: its transaction was sent.
+pub(crate) fn settlement_failure(settled: &SettleResponse) -> Option<&str> {
+    let pending = settled.error_reason.as_deref() == Some(Reason::SettlementPending.as_str());
+    if settled.success || pending {
+        counted(if settled.success {
+            "paid"
+        } else {
+            "paid_pending"
+        });
+        return None;
+    }
+    counted("settle_failed");
+    Some(
+        settled
+            .error_reason
+            .as_deref()
+            .unwrap_or("settlement_failed"),
+    )
 }
 
 /// The payment header, whichever version sent it.
@@ -307,13 +399,14 @@ fn payment_header(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// A payment's place in the in-flight set, given back when the request ends.
-struct Claim<'a> {
-    set: &'a Mutex<HashSet<String>>,
+#[derive(Debug)]
+struct Claim {
+    set: Arc<Mutex<HashSet<String>>>,
     key: String,
 }
 
-impl<'a> Claim<'a> {
-    fn take(set: &'a Mutex<HashSet<String>>, payment: &PaymentPayload) -> Option<Claim<'a>> {
+impl Claim {
+    fn take(set: &Arc<Mutex<HashSet<String>>>, payment: &PaymentPayload) -> Option<Claim> {
         let authorization = &payment.payload.authorization;
         let key = format!(
             "{}/{}/{}",
@@ -325,11 +418,14 @@ impl<'a> Claim<'a> {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(key.clone());
-        fresh.then_some(Claim { set, key })
+        fresh.then(|| Claim {
+            set: Arc::clone(set),
+            key,
+        })
     }
 }
 
-impl Drop for Claim<'_> {
+impl Drop for Claim {
     fn drop(&mut self) {
         self.set
             .lock()
@@ -377,9 +473,14 @@ pub(crate) fn error_response(status: StatusCode, code: &str, message: &str) -> R
     response
 }
 
-fn facilitator_down(error: &FacilitatorError) -> Response<Body> {
+/// Counts and logs a facilitator that gave no usable answer.
+pub(crate) fn facilitator_failed(error: &FacilitatorError) {
     counted("facilitator_unavailable");
     tracing::warn!(error = %error, "the facilitator gave no usable answer");
+}
+
+fn facilitator_down(error: &FacilitatorError) -> Response<Body> {
+    facilitator_failed(error);
     error_response(
         StatusCode::BAD_GATEWAY,
         "facilitator_unavailable",

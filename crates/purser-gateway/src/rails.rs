@@ -3,7 +3,7 @@
 
 pub use purser_types::x402::offer::{Offer, Rail, chosen, rails_from_supported};
 
-use crate::config::PricedRoute;
+use crate::config::{PricedRoute, PricedTool};
 
 /// The requirements for one call of `route` at `resource_url`, paid to `pay_to`.
 pub fn offer(
@@ -19,6 +19,19 @@ pub fn offer(
         pay_to,
         rails,
         resource_url,
+        timeout_secs,
+    )
+}
+
+/// The requirements for one call of the MCP tool `tool`, paid to `pay_to`: its
+/// resource is `mcp://tool/<name>`, as x402's MCP transport names tools.
+pub fn tool_offer(tool: &PricedTool, pay_to: &str, rails: &[Rail], timeout_secs: u64) -> Offer {
+    purser_types::x402::offer::offer(
+        tool.price,
+        &tool.description,
+        pay_to,
+        rails,
+        &purser_types::x402::mcp::tool_resource_url(&tool.name),
         timeout_secs,
     )
 }

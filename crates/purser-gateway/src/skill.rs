@@ -5,6 +5,8 @@
 use purser_types::Usdc;
 use serde_json::{Value, json};
 
+use purser_types::x402::mcp::tool_resource_url;
+
 use crate::config::GatewayConfig;
 use crate::rails::Rail;
 
@@ -20,12 +22,9 @@ fn host_of(base_url: &str) -> String {
 
 /// A budget for about [`MANDATE_CALLS`] calls at the highest price.
 fn suggested_budget(config: &GatewayConfig) -> Usdc {
-    let highest = config
-        .routes
-        .iter()
-        .map(|r| r.price.atomic())
-        .max()
-        .unwrap_or(0);
+    let routes = config.routes.iter().map(|r| r.price.atomic());
+    let tools = config.mcp_tools.iter().map(|t| t.price.atomic());
+    let highest = routes.chain(tools).max().unwrap_or(0);
     Usdc::from_atomic(highest.saturating_mul(MANDATE_CALLS)).unwrap_or(Usdc::MAX)
 }
 
@@ -44,6 +43,18 @@ pub fn price_list(config: &GatewayConfig, base_url: &str, rails: &[Rail]) -> Val
             })
         })
         .collect();
+    let tools: Vec<Value> = config
+        .mcp_tools
+        .iter()
+        .map(|t| {
+            json!({
+                "endpoint": format!("{base}{}", t.path), "path": t.path, "name": t.name,
+                "resource": tool_resource_url(&t.name),
+                "price": t.price.to_string(), "priceAtomic": t.price.atomic().to_string(),
+                "description": t.description,
+            })
+        })
+        .collect();
     let networks: Vec<Value> = rails
         .iter()
         .map(|r| json!({"network": r.network, "v1Network": r.v1_network, "asset": r.asset}))
@@ -58,6 +69,7 @@ pub fn price_list(config: &GatewayConfig, base_url: &str, rails: &[Rail]) -> Val
             "networks": networks,
         },
         "endpoints": endpoints,
+        "mcpTools": tools,
     })
 }
 
@@ -98,8 +110,9 @@ fn slug(name: &str) -> String {
     words.join("-")
 }
 
-/// `/skill.md`: what the service does, each endpoint with its price and input, and
-/// how an agent pays (x402, or `purser fetch` under a mandate).
+/// `/skill.md`: what the service does, each endpoint and MCP tool with its price
+/// (and an endpoint's input), and how an agent pays (x402, or Purser under a
+/// mandate).
 pub fn skill_md(config: &GatewayConfig, base_url: &str, rails: &[Rail]) -> String {
     let base = base_url.trim_end_matches('/');
     let service = &config.service;
@@ -110,7 +123,60 @@ pub fn skill_md(config: &GatewayConfig, base_url: &str, rails: &[Rail]) -> Strin
         service.name,
         service.description
     );
-    out.push_str("## Endpoints\n\n| Method | Path | Price (USDC) | What it does | Input |\n|---|---|---:|---|---|\n");
+    if !config.routes.is_empty() {
+        out.push_str(&endpoints_md(config));
+    }
+    if !config.mcp_tools.is_empty() {
+        out.push_str(&tools_md(config, base));
+    }
+    out.push_str("\n## How to pay\n\n");
+    if !config.routes.is_empty() {
+        out.push_str(&format!(
+            "Every endpoint above answers an unpaid call with HTTP 402 and a `PAYMENT-REQUIRED` \
+             header (x402 v2; the v1 JSON body too): scheme `exact` in USDC, to `{pay_to}`, on \
+             {networks}. Sign an EIP-3009 authorization for the price and \
+             send the call again with `PAYMENT-SIGNATURE`. You are charged only when the call \
+             succeeds; the answer carries `PAYMENT-RESPONSE` with the settlement.\n\n\
+             With a Purser wallet, `purser fetch` does all of it:\n\n\
+             ```sh\npurser fetch '{example}\n```\n\n",
+            networks = networks_in_words(rails),
+            pay_to = service.pay_to,
+            example = fetch_example(config, base),
+        ));
+    }
+    if let Some(tool) = config.mcp_tools.first() {
+        out.push_str(&format!(
+            "A `tools/call` of a priced MCP tool without payment is answered with a tool result \
+             that has `isError: true` and carries the x402 PaymentRequired (in \
+             `structuredContent`, and in `content[0].text` wrapped in `x402/error`; resource \
+             `mcp://tool/<name>`): scheme `exact` in USDC, to `{pay_to}`, on {networks}. Call \
+             again with the signed PaymentPayload (JSON) in `params._meta[\"x402/payment\"]` \
+             (x402's MCP transport). You are charged only when the tool succeeds; the result \
+             carries the settlement in `_meta[\"x402/payment-response\"]`. With a Purser \
+             wallet, Purser's MCP server and client pay such calls for you: the URL paid for is \
+             the MCP endpoint (`{base}{path}`), then the tool's name (`{name}`).\n\n",
+            networks = networks_in_words(rails),
+            pay_to = service.pay_to,
+            path = tool.path,
+            name = tool.name,
+        ));
+    }
+    out.push_str(&format!(
+        "Reuse an intent mandate that covers host `{host}`; if none does, propose one sized \
+         for about {calls} calls (a budget of {budget} USDC) and show its `signUrl` to your \
+         human:\n\n\
+         ```sh\npurser mandate create --description 'Calls to {name}' --host {host} --limit {budget}\n```\n\n\
+         Prices as JSON: `{base}/skill.json`.\n",
+        host = host_of(base),
+        calls = MANDATE_CALLS,
+        budget = suggested_budget(config),
+        name = cell(&service.name),
+    ));
+    out
+}
+
+fn endpoints_md(config: &GatewayConfig) -> String {
+    let mut out = "## Endpoints\n\n| Method | Path | Price (USDC) | What it does | Input |\n|---|---|---:|---|---|\n".to_owned();
     for route in &config.routes {
         let input = route.input_schema.as_ref().map_or_else(
             || "—".to_owned(),
@@ -125,35 +191,35 @@ pub fn skill_md(config: &GatewayConfig, base_url: &str, rails: &[Rail]) -> Strin
             input
         ));
     }
-    let example = config.routes.first().map_or_else(String::new, |r| {
+    out
+}
+
+fn tools_md(config: &GatewayConfig, base: &str) -> String {
+    let mut out =
+        "\n## MCP tools\n\nTools of an MCP server (streamable HTTP) at the endpoint named; \
+                   each `tools/call` of one is paid per call. Its other tools are free.\n\n\
+                   | Endpoint | Tool | Price (USDC) | What it does |\n|---|---|---:|---|\n"
+            .to_owned();
+    for tool in &config.mcp_tools {
+        out.push_str(&format!(
+            "| `{base}{}` | `{}` | {} | {} |\n",
+            tool.path,
+            cell(&tool.name),
+            tool.price,
+            cell(&tool.description)
+        ));
+    }
+    out
+}
+
+fn fetch_example(config: &GatewayConfig, base: &str) -> String {
+    config.routes.first().map_or_else(String::new, |r| {
         let data = if r.method == "GET" { "" } else { " -d '{…}'" };
         format!(
             "{base}{}' -X {}{data} --max-amount {}",
             r.path, r.method, r.price
         )
-    });
-    out.push_str(&format!(
-        "\n## How to pay\n\n\
-         Every endpoint above answers an unpaid call with HTTP 402 and a `PAYMENT-REQUIRED` \
-         header (x402 v2; the v1 JSON body too): scheme `exact` in USDC, to `{pay_to}`, on \
-         {networks}. Sign an EIP-3009 authorization for the price and \
-         send the call again with `PAYMENT-SIGNATURE`. You are charged only when the call \
-         succeeds; the answer carries `PAYMENT-RESPONSE` with the settlement.\n\n\
-         With a Purser wallet, `purser fetch` does all of it:\n\n\
-         ```sh\npurser fetch '{example}\n```\n\n\
-         Reuse an intent mandate that covers host `{host}`; if none does, propose one sized \
-         for about {calls} calls (a budget of {budget} USDC) and show its `signUrl` to your \
-         human:\n\n\
-         ```sh\npurser mandate create --description 'Calls to {name}' --host {host} --limit {budget}\n```\n\n\
-         Prices as JSON: `{base}/skill.json`.\n",
-        networks = networks_in_words(rails),
-        pay_to = service.pay_to,
-        host = host_of(base),
-        calls = MANDATE_CALLS,
-        budget = suggested_budget(config),
-        name = cell(&service.name),
-    ));
-    out
+    })
 }
 
 #[cfg(test)]
@@ -222,5 +288,40 @@ description = "A city"
         );
         assert_eq!(list["endpoints"][0]["inputSchema"]["required"][0], "q");
         assert!(list["endpoints"][1]["inputSchema"].is_null());
+    }
+
+    #[test]
+    fn priced_mcp_tools_are_listed_with_their_prices_and_how_to_pay() {
+        let with_tools = format!(
+            "{CONFIG}\n[[mcp_tool]]\npath = \"/mcp\"\nname = \"forecast\"\nprice = \"0.05\"\ndescription = \"A forecast\"\n"
+        );
+        let config = GatewayConfig::parse(&with_tools).unwrap();
+        let md = skill_md(&config, "https://api.weather.example", &terms());
+        assert!(md.contains("| GET | `/api/cities/{city}` | 0.002 | A city | — |"));
+        assert!(
+            md.contains("| `https://api.weather.example/mcp` | `forecast` | 0.05 | A forecast |"),
+            "{md}"
+        );
+        assert!(md.contains("`params._meta[\"x402/payment\"]`"));
+        assert!(
+            md.contains("--host api.weather.example --limit 5\n"),
+            "{md}"
+        );
+        let list = price_list(&config, "https://api.weather.example", &terms());
+        let tool = &list["mcpTools"][0];
+        assert_eq!(tool["endpoint"], "https://api.weather.example/mcp");
+        assert_eq!(tool["name"], "forecast");
+        assert_eq!(tool["priceAtomic"], "50000");
+        assert_eq!(tool["resource"], "mcp://tool/forecast");
+
+        let service = CONFIG.split("[[route]]").next().unwrap();
+        let tools_only = format!("{service}{}", &with_tools[CONFIG.len()..]);
+        let config = GatewayConfig::parse(&tools_only).unwrap();
+        let md = skill_md(&config, "https://api.weather.example", &terms());
+        assert!(
+            !md.contains("## Endpoints") && !md.contains("purser fetch"),
+            "{md}"
+        );
+        assert!(md.contains("## MCP tools"));
     }
 }

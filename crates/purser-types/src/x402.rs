@@ -32,6 +32,7 @@ pub const LEDGER_NETWORK: &str = "purser:ledger";
 /// The headers a payment comes in (v2, then v1).
 pub const PAYMENT_HEADERS: [&str; 2] = [HEADER_PAYMENT_SIGNATURE, HEADER_X_PAYMENT];
 
+pub mod mcp;
 pub mod offer;
 
 macro_rules! reasons {

@@ -143,6 +143,14 @@ fn same_text(a: &Value, b: &Value, key: &str) -> bool {
 pub fn chosen(offer: &Offer, header: &str) -> Result<(PaymentPayload, Value), String> {
     let payment = PaymentPayload::from_header(header)
         .map_err(|e| format!("the payment header is invalid: {e}"))?;
+    chosen_payment(offer, payment)
+}
+
+/// [`chosen`] for a payment already read (MCP carries it as JSON in `_meta`).
+pub fn chosen_payment(
+    offer: &Offer,
+    payment: PaymentPayload,
+) -> Result<(PaymentPayload, Value), String> {
     let found = match payment.version {
         Version::V2 => payment.accepted.as_ref().and_then(|accepted| {
             offer.v2_requirements().iter().find(|offered| {

@@ -180,7 +180,7 @@ pub(crate) async fn link(ctx: &Context, command: LinkCommand) -> Result<()> {
             let path = format!("/api/payment-links/{link}/disable");
             let api = ctx.client(&client).await?;
             let answer = api
-                .post(&path, &json!({}), &crate::client::new_idempotency_key())
+                .post(&path, &json!({}), &purser_client::new_idempotency_key())
                 .await?;
             let link: LinkResponse = answer.parse()?;
             ctx.emit(&answer.body, || link_text(&link))
@@ -249,7 +249,7 @@ pub(crate) async fn refund(ctx: &Context, command: RefundCommand) -> Result<()> 
         RefundCommand::Cancel { refund, client } => {
             let path = format!("/api/payment-links/refunds/{refund}/cancel");
             let api = ctx.client(&client).await?;
-            api.post(&path, &json!({}), &crate::client::new_idempotency_key())
+            api.post(&path, &json!({}), &purser_client::new_idempotency_key())
                 .await?
         }
     };

@@ -73,6 +73,10 @@ pub(crate) enum Command {
     /// Fetch a URL like curl; pay its x402 402 from the wallet (agent), through the
     /// one authorization path.
     Fetch(FetchArgs),
+    /// Serve the agent's wallet as MCP tools over stdio, for MCP clients (Claude,
+    /// Cursor, agent frameworks). Uses the agent credential from flags, env or the
+    /// config file.
+    Mcp(McpArgs),
     /// A local chain for development: anvil with TestUSDC deployed and funded.
     Devnet(DevnetArgs),
     /// Put x402 payments in front of an existing API (Monetize): a reverse proxy
@@ -143,6 +147,13 @@ pub(crate) struct FetchArgs {
     /// An approval your human gave for this payment.
     #[arg(long)]
     pub(crate) approval: Option<String>,
+    #[command(flatten)]
+    pub(crate) client: ClientArgs,
+}
+
+/// `purser mcp`
+#[derive(Debug, Clone, Args)]
+pub(crate) struct McpArgs {
     #[command(flatten)]
     pub(crate) client: ClientArgs,
 }
@@ -641,6 +652,15 @@ pub(crate) struct ServeArgs {
     /// Log format (default text).
     #[arg(long, env = "PURSER_LOG_FORMAT", value_enum)]
     pub(crate) log_format: Option<LogFormat>,
+    /// A `Host` the MCP endpoint (/mcp) accepts, name or host:port (repeatable;
+    /// default: localhost, 127.0.0.1, ::1 and the public URL's host).
+    #[arg(
+        long = "mcp-allowed-host",
+        env = "PURSER_MCP_ALLOWED_HOSTS",
+        value_name = "HOST",
+        value_delimiter = ','
+    )]
+    pub(crate) mcp_allowed_hosts: Vec<String>,
     #[command(flatten)]
     pub(crate) chain: ChainArgs,
 }

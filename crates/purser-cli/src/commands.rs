@@ -8,12 +8,12 @@ use purser_server::{
     AgentRegisteredResponse, AgentsList, AuditPage, MeResponse, TransfersPage,
     WalletCreatedResponse, WalletResponse,
 };
-use purser_types::{Agent, Transfer};
+use purser_types::{Agent, Secret, Transfer};
 use serde_json::{Value, json};
 
 use crate::cli::{AgentCommand, ClientArgs, WalletCommand, WalletSelect};
-use crate::client::{Answer, ApiClient, new_idempotency_key};
 use crate::config::{self, ConfigFile, DEFAULT_LISTEN};
+use purser_client::{Answer, ApiClient, Login, new_idempotency_key};
 
 /// A failure whose details the command already printed; only the exit code is left.
 #[derive(Debug, thiserror::Error)]
@@ -45,29 +45,34 @@ impl Context {
             .unwrap_or_else(|| format!("http://{DEFAULT_LISTEN}"))
     }
 
-    /// A client for the chosen server, with the token exchanged for a JWT when it
-    /// is an agent credential.
+    /// A client for the chosen server. An agent credential logs in (exchanged for
+    /// a JWT on first use, renewed before it expires); any other token is sent as is.
     pub(crate) async fn client(&self, args: &ClientArgs) -> Result<ApiClient> {
-        let server = self.server(args.server.as_ref());
-        let token = args.token.clone().or_else(|| self.config.token.clone());
-        let client = ApiClient::new(&server, None)?;
-        let token = match token {
-            Some(credential)
-                if credential.starts_with(purser_service::auth::AGENT_CREDENTIAL_PREFIX) =>
-            {
-                let agent_id = args.agent_id.as_deref().context(
-                    "the token is an agent credential: pass --agent-id (or PURSER_AGENT_ID) too",
-                )?;
-                Some(client.agent_token(agent_id, &credential).await?.token)
-            }
-            other => other,
-        };
-        if token.is_none() {
+        let client = self.client_or_anonymous(args)?;
+        if args.token.is_none() && self.config.token.is_none() {
             bail!(
                 "no token: pass --token, set PURSER_TOKEN, or run `purser wallet create` to save one"
             );
         }
-        Ok(client.with_token(token))
+        Ok(client)
+    }
+
+    /// Like [`Context::client`], but without a token the client is anonymous.
+    pub(crate) fn client_or_anonymous(&self, args: &ClientArgs) -> Result<ApiClient> {
+        let server = self.server(args.server.as_ref());
+        let token = args.token.clone().or_else(|| self.config.token.clone());
+        let client = ApiClient::new(&server, None)?;
+        match token {
+            Some(credential)
+                if credential.starts_with(purser_service::auth::AGENT_CREDENTIAL_PREFIX) =>
+            {
+                let agent_id = args.agent_id.clone().or_else(|| self.config.agent_id.clone()).context(
+                    "the token is an agent credential: pass --agent-id (or PURSER_AGENT_ID) too",
+                )?;
+                Ok(client.with_login(Login::new(agent_id, Secret::new(credential))))
+            }
+            other => Ok(client.with_token(other)),
+        }
     }
 
     /// The wallet to act on: flag/env, config file, or the token's own wallet.

@@ -41,6 +41,9 @@ pub(crate) struct ConfigFile {
     pub(crate) token: Option<String>,
     /// The wallet commands act on.
     pub(crate) wallet_id: Option<String>,
+    /// The Agent ID, when `token` is an agent credential (`purser mcp`, agent commands).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) agent_id: Option<String>,
     /// `purser serve` settings.
     #[serde(default, skip_serializing_if = "ServeFile::is_empty")]
     pub(crate) serve: ServeFile,
@@ -70,6 +73,7 @@ pub(crate) struct ServeFile {
     pub(crate) rpc_timeout_ms: Option<u64>,
     pub(crate) receipt_timeout_ms: Option<u64>,
     pub(crate) chain_poll_ms: Option<u64>,
+    pub(crate) mcp_allowed_hosts: Option<Vec<String>>,
 }
 
 impl ServeFile {
@@ -195,6 +199,8 @@ pub(crate) struct ServeSettings {
     pub(crate) shutdown_grace_ms: u64,
     pub(crate) log_format: LogFormat,
     pub(crate) chain: Option<ChainSettings>,
+    /// `Host` values `/mcp` accepts.
+    pub(crate) mcp_allowed_hosts: Vec<String>,
 }
 
 /// The chain `purser serve` runs on.
@@ -311,17 +317,25 @@ pub(crate) fn resolve_serve(args: &ServeArgs, file: &ServeFile) -> Result<ServeS
         },
     };
     let chain = resolve_chain(&args.chain, file)?;
+    let public_url = args
+        .public_url
+        .clone()
+        .or_else(|| file.public_url.clone())
+        .unwrap_or_else(|| format!("http://{listen}"));
+    let mcp_allowed_hosts = if args.mcp_allowed_hosts.is_empty() {
+        file.mcp_allowed_hosts
+            .clone()
+            .unwrap_or_else(|| default_mcp_hosts(&public_url))
+    } else {
+        args.mcp_allowed_hosts.clone()
+    };
     let settings = ServeSettings {
         listen,
         db_url,
         master_key,
         // With a chain, money comes from real deposits; the simulated on-ramp is opt-in.
         sandbox: args.sandbox.or(file.sandbox).unwrap_or(chain.is_none()),
-        public_url: args
-            .public_url
-            .clone()
-            .or_else(|| file.public_url.clone())
-            .unwrap_or_else(|| format!("http://{listen}")),
+        public_url,
         agent_token_ttl_secs: args
             .agent_token_ttl_secs
             .or(file.agent_token_ttl_secs)
@@ -345,9 +359,31 @@ pub(crate) fn resolve_serve(args: &ServeArgs, file: &ServeFile) -> Result<ServeS
             .unwrap_or(30_000),
         log_format,
         chain,
+        mcp_allowed_hosts,
     };
     validate(&settings)?;
     Ok(settings)
+}
+
+/// Loopback names plus the public URL's host and authority: what MCP clients on
+/// this machine, or through the public URL, send as `Host`.
+fn default_mcp_hosts(public_url: &str) -> Vec<String> {
+    let mut hosts: Vec<String> = ["localhost", "127.0.0.1", "::1"].map(String::from).to_vec();
+    if let Ok(url) = url::Url::parse(public_url)
+        && let Some(host) = url.host_str()
+    {
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+        if let Some(port) = url.port() {
+            hosts.push(format!("{host}:{port}"));
+        }
+        if !hosts.contains(&host) {
+            hosts.push(host);
+        }
+    }
+    hosts
 }
 
 fn validate(settings: &ServeSettings) -> Result<()> {
@@ -394,6 +430,7 @@ mod tests {
             request_timeout_ms: None,
             shutdown_grace_ms: None,
             log_format: None,
+            mcp_allowed_hosts: Vec::new(),
             chain: ChainArgs::default(),
         }
     }

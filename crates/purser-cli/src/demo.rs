@@ -16,9 +16,9 @@ use purser_types::{
 use serde_json::{Value, json};
 
 use crate::cli::DemoArgs;
-use crate::client::{ApiClient, ClientError, new_idempotency_key};
 use crate::commands::Context;
 use crate::serve::{Embedded, open_store};
+use purser_client::{ApiClient, ClientError, new_idempotency_key};
 
 /// Tells the story step by step: as text for a person, or as JSON at the end.
 struct Narrator {

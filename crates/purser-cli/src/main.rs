@@ -6,7 +6,6 @@ mod bench_link;
 mod bench_x402;
 mod charge;
 mod cli;
-mod client;
 mod commands;
 mod config;
 mod demo;
@@ -28,8 +27,8 @@ use crate::cli::{AuditCommand, BenchCommand, Cli, Command, LedgerCommand, LogFor
 /// threads; it measured faster than the system allocator here (see BENCHMARKS.md).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use crate::client::ClientError;
 use crate::commands::Context;
+use purser_client::ClientError;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -135,6 +134,10 @@ async fn dispatch(ctx: &mut Context, command: Command) -> Result<()> {
         Command::Bench(BenchCommand::Gateway(args)) => bench_gateway::gateway(ctx, args).await,
         Command::Bench(BenchCommand::Link(args)) => bench_link::link(ctx, args).await,
         Command::Fetch(args) => fetch::run(ctx, args).await,
+        Command::Mcp(args) => {
+            let api = ctx.client(&args.client).await?;
+            Ok(purser_mcp::serve_stdio(api).await?)
+        }
         Command::Devnet(args) => devnet::run(ctx, args).await,
     }
 }

@@ -15,8 +15,8 @@ use crate::cli::{
     ApprovalsCommand, KeyArgs, MandateCommand, PaymentCommand, PayoutArgs, PayoutStatusCommand,
     PolicyCommand,
 };
-use crate::client::new_idempotency_key;
 use crate::commands::{Context, Reported};
+use purser_client::new_idempotency_key;
 
 pub(crate) fn key(args: KeyArgs) -> String {
     args.idempotency_key.unwrap_or_else(new_idempotency_key)

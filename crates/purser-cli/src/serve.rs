@@ -116,7 +116,19 @@ pub(crate) async fn run(settings: ServeSettings) -> Result<()> {
         max_batch = settings.max_batch,
         "purser is listening"
     );
-    let app = purser_server::router(purser.clone(), &http);
+    // /mcp calls this server's own API as the bearer, over loopback.
+    let loopback = match address {
+        std::net::SocketAddr::V4(a) if a.ip().is_unspecified() => {
+            format!("127.0.0.1:{}", a.port())
+        }
+        std::net::SocketAddr::V6(a) if a.ip().is_unspecified() => format!("[::1]:{}", a.port()),
+        other => other.to_string(),
+    };
+    let mcp = purser_mcp::http_router(&purser_mcp::McpHttpConfig {
+        api_base_url: format!("http://{loopback}"),
+        allowed_hosts: settings.mcp_allowed_hosts.clone(),
+    })?;
+    let app = purser_server::router(purser.clone(), &http).merge(mcp);
     let (stop_watching, stopped) = tokio::sync::watch::channel(false);
     // Without a chain the watcher still releases expired ledger-rail payments.
     let every = settings

@@ -94,6 +94,149 @@ fn the_typescript_sdk_runs_the_story_over_stdio_and_http() {
     server.stop();
 }
 
+/// One JSON-RPC exchange over `purser mcp`'s stdin/stdout.
+struct Stdio {
+    child: std::process::Child,
+    lines: std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
+}
+
+impl Stdio {
+    fn send(&mut self, message: &serde_json::Value) {
+        use std::io::Write;
+        let stdin = self.child.stdin.as_mut().unwrap();
+        writeln!(stdin, "{message}").unwrap();
+        stdin.flush().unwrap();
+    }
+
+    fn answer(&mut self, id: u64) -> serde_json::Value {
+        for line in self.lines.by_ref() {
+            let message: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
+            if message["id"] == id {
+                return message;
+            }
+        }
+        panic!("purser mcp closed stdout before answering {id}");
+    }
+}
+
+/// `purser mcp` with the agent's credential and id in the config file (no env),
+/// spoken to line by line: initialize, tools/list, a tool call, a refused call.
+#[test]
+fn purser_mcp_over_stdio_uses_the_config_file_credential() {
+    use std::io::BufRead;
+    use std::process::Stdio as Pipe;
+
+    let env = Env::new();
+    let server = Server::start(&env, &[], &[]);
+    env.json(&[
+        "wallet",
+        "create",
+        "--name",
+        "Lab",
+        "--server",
+        &server.base,
+    ]);
+    let agent = add_agent(&env, "lab-agent");
+    let agent_env = Env::new();
+    std::fs::write(
+        agent_env.config(),
+        format!(
+            "server = \"{}\"\ntoken = \"{}\"\nagent_id = \"{}\"\n",
+            server.base, agent.credential, agent.id
+        ),
+    )
+    .unwrap();
+    let mut child = agent_env
+        .command(&["mcp"])
+        .stdin(Pipe::piped())
+        .stdout(Pipe::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut mcp = Stdio {
+        child,
+        lines: std::io::BufReader::new(stdout).lines(),
+    };
+    mcp.send(
+        &serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": {"name": "rust-test", "version": "1"}}}),
+    );
+    let init = mcp.answer(1);
+    assert_eq!(init["result"]["serverInfo"]["name"], "purser", "{init}");
+    assert!(
+        init["result"]["instructions"]
+            .as_str()
+            .unwrap()
+            .contains("mandate")
+    );
+    mcp.send(&serde_json::json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+    mcp.send(&serde_json::json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}));
+    let tools = mcp.answer(2);
+    let names: Vec<&str> = tools["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 17, "{names:?}");
+    let call = |id: u64, name: &str, arguments: serde_json::Value| {
+        serde_json::json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+            "params": {"name": name, "arguments": arguments}})
+    };
+    mcp.send(&call(3, "get_agent_status", serde_json::json!({})));
+    let status = mcp.answer(3)["result"].clone();
+    assert_eq!(status["isError"], false, "{status}");
+    assert_eq!(
+        status["structuredContent"]["agent"]["id"],
+        agent.id.as_str()
+    );
+    assert!(
+        status["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("USDC available")
+    );
+    // A refusal is a tool error with the code, instructions and nothing half-done.
+    mcp.send(&call(
+        4,
+        "create_intent_mandate",
+        serde_json::json!({"description": "x", "limitAmount": "1.0000001"}),
+    ));
+    let refused = mcp.answer(4)["result"].clone();
+    assert_eq!(refused["isError"], true, "{refused}");
+    assert_eq!(
+        refused["structuredContent"]["error"]["code"], "invalid_amount",
+        "{refused}"
+    );
+    assert!(
+        refused["structuredContent"]["error"]["instructions"]
+            .as_str()
+            .unwrap()
+            .contains("6 decimals")
+    );
+    // Arguments outside the schema never reach the API: the SDK refuses them,
+    // naming the field.
+    mcp.send(&call(
+        5,
+        "get_mandate_status",
+        serde_json::json!({"id": "x"}),
+    ));
+    let bad = mcp.answer(5)["result"].clone();
+    assert_eq!(bad["isError"], true, "{bad}");
+    assert!(
+        bad["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("mandateId")
+    );
+    let list = env.json(&["mandate", "list"]);
+    assert_eq!(list["items"].as_array().unwrap().len(), 0);
+    drop(mcp.child.stdin.take());
+    assert!(mcp.child.wait().unwrap().success());
+    server.stop();
+}
+
 #[test]
 fn purser_mcp_without_a_credential_says_what_is_missing() {
     let env = Env::new();

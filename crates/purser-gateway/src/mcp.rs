@@ -64,6 +64,9 @@ enum Message {
     ListTools { id: Value },
     /// A batch holding a call of a priced tool: refused.
     PaidBatch,
+    /// Not one JSON value: refused, so that no upstream reads into it a call the
+    /// gateway did not see.
+    Unreadable,
     /// Anything else: passed through.
     Other,
 }
@@ -82,7 +85,7 @@ fn priced_call<'a>(
 
 fn classify(config: &GatewayConfig, path: &str, body: &[u8]) -> Message {
     let Ok(message) = serde_json::from_slice::<Value>(body) else {
-        return Message::Other;
+        return Message::Unreadable;
     };
     match message {
         Value::Array(batch) => {
@@ -144,6 +147,15 @@ fn upstream_timeout(id: &Value) -> Value {
     )
 }
 
+fn upstream_unreadable(id: &Value) -> Value {
+    error_message(
+        id,
+        GATEWAY_ERROR_CODE,
+        "upstream_unavailable",
+        "the tool's answer could not be read; you were not charged",
+    )
+}
+
 fn facilitator_unavailable(id: &Value) -> Value {
     error_message(
         id,
@@ -191,6 +203,16 @@ where
             inner
                 .call(Request::from_parts(parts, Body::from(bytes)))
                 .await
+        }
+        Message::Unreadable => {
+            let mut response = jsonrpc_response(&error_message(
+                &Value::Null,
+                -32700,
+                "parse_error",
+                "the request body is not one JSON-RPC message (or batch) in JSON",
+            ));
+            *response.status_mut() = StatusCode::BAD_REQUEST;
+            Ok(response)
         }
         Message::PaidBatch => {
             counted("invalid");
@@ -448,9 +470,16 @@ async fn rewrite(
                 Some(deadline) => tokio::time::timeout_at(deadline, read).await.ok(),
                 None => Some(read.await),
             };
-            let Some(Ok(bytes)) = bytes else {
-                rewrite.missed();
-                return jsonrpc_response(&upstream_timeout(&id));
+            let bytes = match bytes {
+                Some(Ok(bytes)) => bytes,
+                Some(Err(_)) => {
+                    rewrite.missed();
+                    return jsonrpc_response(&upstream_unreadable(&id));
+                }
+                None => {
+                    rewrite.missed();
+                    return jsonrpc_response(&upstream_timeout(&id));
+                }
             };
             let message = match serde_json::from_slice::<Value>(&bytes) {
                 Ok(message) if answers(&message, &id) => message,
@@ -737,12 +766,13 @@ description = "A three-day forecast"
         notification.as_object_mut().unwrap().remove("id");
         let notification = serde_json::to_vec(&notification).unwrap();
         assert_eq!(classify(&config, "/mcp", &notification), Message::PaidBatch);
-        for other in [
-            &b"not json"[..],
-            br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
-        ] {
-            assert_eq!(classify(&config, "/mcp", other), Message::Other);
+        for unreadable in [&b"not json"[..], b"{\"id\":1} {\"id\":2}", b""] {
+            assert_eq!(classify(&config, "/mcp", unreadable), Message::Unreadable);
         }
+        let initialized = br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
+        assert_eq!(classify(&config, "/mcp", initialized), Message::Other);
+        let answer = br#"{"jsonrpc":"2.0","id":3,"result":{}}"#;
+        assert_eq!(classify(&config, "/mcp", answer), Message::Other);
     }
 
     #[test]

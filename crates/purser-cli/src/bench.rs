@@ -32,6 +32,8 @@ use crate::commands::Context;
 
 pub(crate) struct Measurement {
     database: String,
+    /// What was timed, when a benchmark times several things per database.
+    run: Option<String>,
     batch: usize,
     clients: usize,
     transfers: u64,
@@ -67,12 +69,24 @@ impl Measurement {
         latencies_us.sort_unstable();
         Measurement {
             database: label.into(),
+            run: None,
             batch,
             clients,
             transfers: latencies_us.len() as u64,
             elapsed,
             latencies_us,
         }
+    }
+
+    /// The same, naming what was timed (a row of `Report`).
+    pub(crate) fn with_run(mut self, run: &str) -> Self {
+        self.run = Some(run.to_owned());
+        self
+    }
+
+    /// What was timed, if named.
+    pub(crate) fn run(&self) -> Option<&str> {
+        self.run.as_deref()
     }
 
     pub(crate) fn label(&self) -> &str {
@@ -111,14 +125,18 @@ pub(crate) struct Report {
 }
 
 impl Report {
-    fn line(&self, m: &Measurement) -> String {
+    pub(crate) fn line(&self, m: &Measurement) -> String {
         let batch = if self.show_batch {
             format!("batch {:>4}  ", m.batch)
         } else {
             String::new()
         };
+        let run = m
+            .run
+            .as_deref()
+            .map_or_else(String::new, |run| format!("{run:<10} "));
         format!(
-            "{:<9} {batch}clients {:>3}  {:>9.0} {}/s  p50 {:>7.2} ms  p99 {:>7.2} ms",
+            "{:<9} {run}{batch}clients {:>3}  {:>9.0} {}/s  p50 {:>7.2} ms  p99 {:>7.2} ms",
             m.database,
             m.clients,
             m.per_second(),
@@ -128,11 +146,14 @@ impl Report {
         )
     }
 
-    fn json(&self, m: &Measurement) -> serde_json::Value {
+    pub(crate) fn json(&self, m: &Measurement) -> serde_json::Value {
         let mut row = json!({
             "database": m.database, "clients": m.clients, "seconds": m.elapsed.as_secs_f64(),
             "p50Ms": m.percentile_ms(0.50), "p99Ms": m.percentile_ms(0.99),
         });
+        if let Some(run) = &m.run {
+            row["run"] = json!(run);
+        }
         row[self.unit] = json!(m.transfers);
         row[format!("{}PerSecond", self.unit)] = json!(m.per_second());
         if self.show_batch {
@@ -200,14 +221,14 @@ pub(crate) async fn ledger(ctx: &Context, args: BenchLedgerArgs) -> Result<()> {
 }
 
 /// A throwaway database for one measurement.
-struct Target {
-    url: String,
+pub(crate) struct Target {
+    pub(crate) url: String,
     dir: Option<tempfile::TempDir>,
     pg_schema: Option<(String, String)>,
 }
 
 impl Target {
-    async fn create(database: &str) -> Result<Target> {
+    pub(crate) async fn create(database: &str) -> Result<Target> {
         if database == "sqlite" {
             let dir = tempfile::Builder::new().prefix("purser-bench-").tempdir()?;
             let url = dir.path().join("bench.db").display().to_string();
@@ -233,7 +254,7 @@ impl Target {
         })
     }
 
-    async fn cleanup(self) {
+    pub(crate) async fn cleanup(self) {
         if let Some((base, schema)) = &self.pg_schema
             && let Ok(mut conn) = AnyConnection::connect(base).await
         {

@@ -719,6 +719,26 @@ pub(crate) enum BenchCommand {
     /// Paying a payment link on the internal ledger rail: the payee's side (verify,
     /// take a use, settle, record), each payment signed beforehand.
     Link(BenchLinkArgs),
+    /// MCP tool calls over streamable HTTP (`/mcp`) beside the same work without MCP:
+    /// a mandate read (MCP vs the REST call) and a paid fetch of a payment link
+    /// (`fetch_paid_url` vs `purser fetch`'s path).
+    Mcp(BenchMcpArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub(crate) struct BenchMcpArgs {
+    /// Databases to measure: `sqlite` (a temporary file) and/or a postgres:// URL.
+    #[arg(long, value_delimiter = ',', default_value = "sqlite")]
+    pub(crate) db: Vec<String>,
+    /// Concurrent clients, e.g. 1,16.
+    #[arg(long, value_delimiter = ',', default_value = "1,16")]
+    pub(crate) clients: Vec<usize>,
+    /// Reads timed per client count, each way (direct, MCP).
+    #[arg(long, default_value_t = 2000)]
+    pub(crate) calls: usize,
+    /// Paid fetches timed per client count, each way (MCP, `purser fetch`'s path).
+    #[arg(long, default_value_t = 200)]
+    pub(crate) pay_calls: usize,
 }
 
 #[derive(Debug, Clone, Args)]

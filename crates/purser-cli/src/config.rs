@@ -367,7 +367,7 @@ pub(crate) fn resolve_serve(args: &ServeArgs, file: &ServeFile) -> Result<ServeS
 
 /// Loopback names plus the public URL's host and authority: what MCP clients on
 /// this machine, or through the public URL, send as `Host`.
-fn default_mcp_hosts(public_url: &str) -> Vec<String> {
+pub(crate) fn default_mcp_hosts(public_url: &str) -> Vec<String> {
     let mut hosts: Vec<String> = ["localhost", "127.0.0.1", "::1"].map(String::from).to_vec();
     if let Ok(url) = url::Url::parse(public_url)
         && let Some(host) = url.host_str()

@@ -3,6 +3,7 @@
 mod bench;
 mod bench_gateway;
 mod bench_link;
+mod bench_mcp;
 mod bench_x402;
 mod charge;
 mod cli;
@@ -133,6 +134,7 @@ async fn dispatch(ctx: &mut Context, command: Command) -> Result<()> {
         Command::Bench(BenchCommand::X402(args)) => bench_x402::x402(ctx, args).await,
         Command::Bench(BenchCommand::Gateway(args)) => bench_gateway::gateway(ctx, args).await,
         Command::Bench(BenchCommand::Link(args)) => bench_link::link(ctx, args).await,
+        Command::Bench(BenchCommand::Mcp(args)) => bench_mcp::mcp(ctx, args).await,
         Command::Fetch(args) => fetch::run(ctx, args).await,
         Command::Mcp(args) => {
             let api = ctx.client(&args.client).await?;

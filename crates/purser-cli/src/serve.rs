@@ -302,8 +302,8 @@ pub(crate) async fn audit_verify(ctx: &Context, args: &DbArgs) -> Result<()> {
     }
 }
 
-/// A real server on a free loopback port of its own, with a fresh master key: what
-/// `purser demo` and `purser bench authorize` drive over HTTP.
+/// A real server on a free loopback port of its own, with a fresh master key and
+/// MCP at `/mcp`: what `purser demo` and the benchmarks drive over HTTP.
 pub(crate) struct Embedded {
     /// `http://127.0.0.1:<port>`.
     pub(crate) base: String,
@@ -338,7 +338,12 @@ impl Embedded {
         )
         .await?;
         let http = ServerConfig::default();
-        let app = purser_server::router(purser.clone(), &http);
+        // /mcp as `purser serve` mounts it: the tools call this server's API over loopback.
+        let mcp = purser_mcp::http_router(&purser_mcp::McpHttpConfig {
+            api_base_url: base.clone(),
+            allowed_hosts: config::default_mcp_hosts(&base),
+        })?;
+        let app = purser_server::router(purser.clone(), &http).merge(mcp);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let serving = purser.clone();
         let server = tokio::spawn(async move {

@@ -302,6 +302,61 @@ fn bench_link_serves_every_payment() {
     }
 }
 
+/// The MCP benchmark times a mandate read and a paid link fetch with and without
+/// MCP through a real server's `/mcp`: every tool result is checked, and each
+/// merchant must hold exactly the price times its paid calls (it fails otherwise).
+#[test]
+fn bench_mcp_times_tool_calls_beside_the_direct_paths() {
+    let env = Env::new();
+    let report = env.json(&[
+        "bench",
+        "mcp",
+        "--calls",
+        "12",
+        "--pay-calls",
+        "3",
+        "--clients",
+        "1,2",
+    ]);
+    let rows = report["rows"].as_array().unwrap();
+    let runs = ["direct", "mcp read", "fetch pay", "mcp pay"];
+    assert_eq!(rows.len(), 2 * runs.len(), "{report}");
+    for (row, (clients, run)) in rows.iter().zip(
+        [1, 2]
+            .iter()
+            .flat_map(|c| runs.iter().map(move |r| (*c, *r))),
+    ) {
+        assert_eq!(row["run"], run, "{row}");
+        assert_eq!(row["clients"], clients, "{row}");
+        assert_eq!(row["database"], "sqlite", "{row}");
+        let calls = if run.ends_with("pay") { 3 } else { 12 };
+        assert_eq!(row["calls"], calls, "{row}");
+        assert!(row["callsPerSecond"].as_f64().unwrap() > 0.0, "{row}");
+        assert!(row["p99Ms"].as_f64().unwrap() >= row["p50Ms"].as_f64().unwrap());
+    }
+    let checks = report["checks"].as_array().unwrap();
+    assert_eq!(checks.len(), 2, "{report}");
+    for check in checks {
+        // 20 warm-up calls before each run at these client counts, paid too.
+        assert_eq!(check["mcpResults"], 2 * 20 + 12 + 3, "{check}");
+        assert_eq!(check["mcpErrors"], 0, "{check}");
+        assert_eq!(check["paidPerMerchant"], 20 + 3, "{check}");
+        assert_eq!(check["mcpMerchantReceived"], "0.023", "{check}");
+        assert_eq!(check["fetchMerchantReceived"], "0.023", "{check}");
+        assert_eq!(check["mandateSpent"], "0.046", "{check}");
+        assert_eq!(check["mandatePending"], "0", "{check}");
+        assert_eq!(check["ledgerOk"], true, "{check}");
+        for side in ["read", "pay"] {
+            let overhead = &check["overhead"][side];
+            assert!(
+                overhead["throughputRatio"].as_f64().unwrap() > 0.0,
+                "{check}"
+            );
+            assert!(overhead["addedP50Ms"].is_f64(), "{check}");
+        }
+    }
+}
+
 /// The x402 benchmark runs both facilitators on one anvil and pays with `purser
 /// fetch`: every verify must be valid and every fetch settled, or it fails.
 #[test]

@@ -72,9 +72,21 @@ pub(crate) async fn run(ctx: &Context, args: FetchArgs) -> Result<()> {
         Err(FetchError::ApprovalRequired {
             approval_id,
             approval_url,
-        }) => bail!(Reported(format!(
-            "approval_required: no mandate covers this payment. Ask your human to open\n  {approval_url}\nthen run the same command with --approval {approval_id}"
-        ))),
+        }) => {
+            if ctx.json {
+                // The code, the URL for the human and the id to retry with, as JSON.
+                let body = json!({ "error": {
+                    "code": "approval_required",
+                    "message": "no mandate covers this payment; ask your human to open approvalUrl, then retry with --approval approvalId",
+                    "approvalId": approval_id,
+                    "approvalUrl": approval_url,
+                }});
+                println!("{body}");
+            }
+            bail!(Reported(format!(
+                "approval_required: no mandate covers this payment. Ask your human to open\n  {approval_url}\nthen run the same command with --approval {approval_id}"
+            )))
+        }
         Err(FetchError::Api(error)) => Err(error.into()),
         Err(error) => Err(error.into()),
     }

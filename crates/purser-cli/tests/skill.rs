@@ -94,6 +94,12 @@ const RUNNERS: &[(&str, Check)] = &[
     }),
     ("refund status", |v| v["id"].is_string()),
     ("refund cancel", |v| v["status"] == "cancelled"),
+    // `purser mcp` is spoken to over stdio: its answer to tools/list.
+    ("mcp", |v| {
+        v["result"]["tools"]
+            .as_array()
+            .is_some_and(|tools| tools.iter().any(|t| t["name"] == "fetch_paid_url"))
+    }),
 ];
 
 /// A command the skill shows, where, and whether it shows a refusal.
@@ -638,6 +644,39 @@ impl World {
         command
     }
 
+    /// Starts the MCP server the command shows, with the Setup variables, and asks
+    /// it for its tools over stdio (initialize, initialized, tools/list).
+    fn mcp_tools_list(&self, args: &[&str]) -> Value {
+        use std::io::{BufRead, Write};
+        use std::process::Stdio;
+        let mut child = self
+            .agent_command(args, false)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        for message in [
+            json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+                "protocolVersion": "2025-06-18", "capabilities": {},
+                "clientInfo": {"name": "skill-test", "version": "1"}}}),
+            json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+            json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}),
+        ] {
+            writeln!(stdin, "{message}").unwrap();
+        }
+        stdin.flush().unwrap();
+        let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let answer = stdout
+            .lines()
+            .map(|line| serde_json::from_str::<Value>(&line.unwrap()).unwrap())
+            .find(|message| message["id"] == 2)
+            .expect("purser mcp answered tools/list");
+        drop(stdin);
+        assert!(child.wait().unwrap().success());
+        answer
+    }
+
     fn agent_run(&self, args: &[&str], json: bool) -> Output {
         self.agent_command(args, json).output().unwrap()
     }
@@ -832,38 +871,43 @@ impl World {
         }
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let shown = format!("{} (as run: purser --json {})", run.text(), args.join(" "));
+        if key == "mcp" {
+            let answer = self.mcp_tools_list(&args);
+            assert!(check(&answer), "{shown}: unexpected answer:\n{answer:#}");
+            eprintln!("ok: {shown}");
+            return;
+        }
         let output = self.agent_run(&args, true);
         match &run.refused {
             None => {
                 let answer = stdout_json(&output, &shown);
                 assert!(check(&answer), "{shown}: unexpected answer:\n{answer:#}");
             }
-            Some(code) => self.assert_refused(&args, &output, code, &shown),
+            Some(code) => Self::assert_refused(&output, code, &shown),
         }
         eprintln!("ok: {shown}");
     }
 
-    fn assert_refused(&self, args: &[&str], output: &Output, code: &str, shown: &str) {
+    fn assert_refused(output: &Output, code: &str, shown: &str) {
         let stdout = String::from_utf8_lossy(&output.stdout);
         assert!(
             !output.status.success(),
             "{shown} must be refused with {code}, but succeeded:\n{stdout}"
         );
-        if stdout.trim().is_empty() {
-            // `purser --json fetch` prints nothing when it stops at
-            // approval_required (the code reaches only the text output): read that.
-            let text = self.agent_run(args, false);
-            let stderr = String::from_utf8_lossy(&text.stderr);
-            assert!(
-                !text.status.success() && stderr.contains(code),
-                "{shown} must be refused with {code}:\n{stderr}"
-            );
-            eprintln!("note: {shown} printed no JSON for its refusal ({code})");
-            return;
-        }
         let answer: Value = serde_json::from_str(&stdout)
             .unwrap_or_else(|e| panic!("{shown}: the refusal is not JSON ({e}):\n{stdout}"));
         assert_eq!(answer["error"]["code"], code, "{shown}: {answer}");
+        if code == "approval_required" {
+            // What the agent must hand its human, and the id to retry with.
+            assert!(
+                answer["error"]["approvalUrl"].is_string(),
+                "{shown}: {answer}"
+            );
+            assert!(
+                answer["error"]["approvalId"].is_string(),
+                "{shown}: {answer}"
+            );
+        }
     }
 
     fn finish(mut self) {

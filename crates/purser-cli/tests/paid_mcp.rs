@@ -35,7 +35,7 @@ async fn mcp_server(answers: Answers) -> String {
 
 /// An agent of `buyer` under a signed mandate for `host` (0.1 USDC); its API
 /// client and the mandate's id.
-fn agent_for(buyer: &Env, server: &Server, host: &str) -> (ApiClient, String) {
+fn agent_for(buyer: &Env, server: &Server, host: &str) -> (ApiClient, String, String) {
     let agent = add_agent(buyer, "tool-user");
     let args = [
         "mandate",
@@ -52,9 +52,53 @@ fn agent_for(buyer: &Env, server: &Server, host: &str) -> (ApiClient, String) {
     let mandate = drafted["mandateId"].as_str().unwrap().to_owned();
     buyer.json(&["mandate", "approve", &mandate]);
     (
-        ApiClient::new(&server.base, Some(agent.jwt)).unwrap(),
+        ApiClient::new(&server.base, Some(agent.jwt.clone())).unwrap(),
         mandate,
+        agent.jwt,
     )
+}
+
+/// Calls `tool` of Purser's own MCP server (`/mcp` on `purser serve`) as the agent
+/// whose JWT is `jwt`: initialize, then the call, as stateless streamable HTTP.
+async fn purser_tool(base: &str, jwt: &str, tool: &str, arguments: Value) -> Value {
+    let http = reqwest::Client::new();
+    let post = |body: Value, version: Option<&str>| {
+        let mut request = http
+            .post(format!("{base}/mcp"))
+            .bearer_auth(jwt)
+            .header("accept", "application/json, text/event-stream")
+            .json(&body);
+        if let Some(version) = version {
+            request = request.header("mcp-protocol-version", version);
+        }
+        request.send()
+    };
+    let init: Value = post(
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "paid-mcp-test", "version": "1"}}}),
+        None,
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let version = init["result"]["protocolVersion"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let answer: Value = post(
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+            "params": {"name": tool, "arguments": arguments}}),
+        Some(&version),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    answer["result"].clone()
 }
 
 async fn spent(api: &ApiClient, mandate: &str) -> (String, String) {
@@ -126,7 +170,7 @@ async fn agents_pay_for_priced_mcp_tools_through_the_gateway() {
     let prices: Value = serde_json::from_str(&get_text(&format!("{g}/skill.json")).await).unwrap();
     assert_eq!(prices["mcpTools"][0]["priceAtomic"], "10000");
 
-    let (api, mandate) = agent_for(&buyer, &server, g.trim_start_matches("http://"));
+    let (api, mandate, jwt) = agent_for(&buyer, &server, g.trim_start_matches("http://"));
     paid_forecast(&api, &mcp, "Oslo").await;
     assert_eq!(
         (balance(&buyer), balance(&seller)),
@@ -156,6 +200,38 @@ async fn agents_pay_for_priced_mcp_tools_through_the_gateway() {
     );
     assert_eq!(spent(&api, &mandate).await, ("0.01".into(), "0".into()));
 
+    // Purser's own MCP fetch tool pays the paid tool for the agent.
+    let fetched = purser_tool(
+        base,
+        &jwt,
+        "fetch_paid_url",
+        json!({"url": mcp, "mcpTool": "forecast", "mcpArguments": {"city": "Bergen"},
+            "maxAmount": "0.01"}),
+    )
+    .await;
+    assert_eq!(fetched["isError"], false, "{fetched}");
+    let content = &fetched["structuredContent"];
+    assert_eq!(content["payment"]["status"], "settled", "{fetched}");
+    assert_eq!(content["paymentResponse"]["success"], true, "{fetched}");
+    assert!(
+        content["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("Bergen"),
+        "{fetched}"
+    );
+    assert!(
+        fetched["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("Paid 0.01 USDC")
+    );
+    assert_eq!(
+        (balance(&buyer), balance(&seller)),
+        ("0.98".into(), "0.02".into())
+    );
+    assert_eq!(spent(&api, &mandate).await, ("0.02".into(), "0".into()));
+
     // No mandate covers the gateway: the owner must approve, nothing is paid.
     let stranger = add_agent(&buyer, "no-mandate");
     let unmandated = ApiClient::new(base, Some(stranger.jwt)).unwrap();
@@ -177,7 +253,7 @@ async fn agents_pay_for_priced_mcp_tools_through_the_gateway() {
     let other = Env::new();
     let json_gateway = Gateway::start(&other, &monetize_toml(&pay_to), &plain, &facilitator);
     let json_mcp = format!("{}/mcp", json_gateway.base);
-    let (json_api, _) = agent_for(
+    let (json_api, _, _) = agent_for(
         &buyer,
         &server,
         json_gateway.base.trim_start_matches("http://"),
@@ -185,7 +261,7 @@ async fn agents_pay_for_priced_mcp_tools_through_the_gateway() {
     paid_forecast(&json_api, &json_mcp, "Lima").await;
     assert_eq!(
         (balance(&buyer), balance(&seller)),
-        ("0.98".into(), "0.02".into())
+        ("0.97".into(), "0.03".into())
     );
 
     // tools/list through the gateway names the price.

@@ -130,6 +130,17 @@ impl Server {
     }
 }
 
+/// A test that ends early (a failed assertion) or never calls `stop` still leaves
+/// no server running.
+impl Drop for Server {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 /// Waits until `base/healthz` answers 200; panics with the process's log after 20 s.
 pub fn wait_healthy(base: &str, log: &std::path::Path) {
     let deadline = Instant::now() + Duration::from_secs(20);

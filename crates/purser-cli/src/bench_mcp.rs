@@ -3,6 +3,9 @@
 //! client count, the same work timed with and without MCP:
 //!
 //! - **direct**: `GET /api/mandates/{id}` as the agent (the REST baseline);
+//! - **mcp ping**: a JSON-RPC `ping` POST to `/mcp`: the MCP transport alone
+//!   (bearer check, JSON-RPC parsing, rmcp's stateless request handling), no
+//!   tool and no call to the API;
 //! - **mcp read**: the `get_mandate_status` tool over streamable HTTP — a JSON-RPC
 //!   `tools/call` POST to `/mcp` with the agent's JWT as bearer, which the tool
 //!   turns into that same REST call over loopback;
@@ -52,17 +55,25 @@ const PURPOSE: &str = "benchmark purchase";
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Run {
     Direct,
+    McpPing,
     McpRead,
     FetchPay,
     McpPay,
 }
 
 impl Run {
-    const ALL: [Run; 4] = [Run::Direct, Run::McpRead, Run::FetchPay, Run::McpPay];
+    const ALL: [Run; 5] = [
+        Run::Direct,
+        Run::McpPing,
+        Run::McpRead,
+        Run::FetchPay,
+        Run::McpPay,
+    ];
 
     fn label(self) -> &'static str {
         match self {
             Run::Direct => "direct",
+            Run::McpPing => "mcp ping",
             Run::McpRead => "mcp read",
             Run::FetchPay => "fetch pay",
             Run::McpPay => "mcp pay",
@@ -73,7 +84,8 @@ impl Run {
         matches!(self, Run::FetchPay | Run::McpPay)
     }
 
-    fn is_mcp(self) -> bool {
+    /// A tool call.
+    fn is_tool(self) -> bool {
         matches!(self, Run::McpRead | Run::McpPay)
     }
 }
@@ -185,6 +197,12 @@ impl Caller {
     async fn call(&self, run: Run, id: usize) -> Result<()> {
         match run {
             Run::Direct => self.direct().await,
+            Run::McpPing => {
+                let message = json!({"jsonrpc": "2.0", "id": id, "method": "ping"});
+                let result = self.rpc(&message, Some(&self.protocol)).await?;
+                ensure!(result == json!({}), "ping answered {result}");
+                Ok(())
+            }
             Run::McpRead => {
                 let mandate = self
                     .tool(id, "get_mandate_status", json!({"mandateId": self.mandate}))
@@ -418,7 +436,7 @@ async fn measure_on(
         };
         load(&caller, run, warm, clients).await?;
         let (elapsed, latencies) = load(&caller, run, count, clients).await?;
-        if run.is_mcp() {
+        if run.is_tool() {
             mcp_results += warm + count;
         }
         rows.push(Measurement::new(database, 0, clients, elapsed, latencies).with_run(run.label()));
@@ -481,7 +499,11 @@ fn overhead(rows: &[Measurement]) -> Value {
         }),
         _ => Value::Null,
     };
-    json!({ "read": pair("mcp read", "direct"), "pay": pair("mcp pay", "fetch pay") })
+    json!({
+        "ping": pair("mcp ping", "direct"),
+        "read": pair("mcp read", "direct"),
+        "pay": pair("mcp pay", "fetch pay"),
+    })
 }
 
 pub(crate) async fn mcp(ctx: &Context, args: BenchMcpArgs) -> Result<()> {
@@ -513,7 +535,9 @@ pub(crate) async fn mcp(ctx: &Context, args: BenchMcpArgs) -> Result<()> {
                 let ratio = |run: &str| check["overhead"][run]["throughputRatio"].as_f64();
                 let added = |run: &str| check["overhead"][run]["addedP50Ms"].as_f64();
                 println!(
-                    "  MCP: read {:.2}x direct ({:+.2} ms p50), pay {:.2}x fetch ({:+.2} ms p50); {} MCP results, none an error; each merchant received {} USDC, ledger OK",
+                    "  MCP: ping {:.2}x direct ({:+.2} ms p50), read {:.2}x direct ({:+.2} ms p50), pay {:.2}x fetch ({:+.2} ms p50); {} tool results, none an error; each merchant received {} USDC, ledger OK",
+                    ratio("ping").unwrap_or(0.0),
+                    added("ping").unwrap_or(0.0),
                     ratio("read").unwrap_or(0.0),
                     added("read").unwrap_or(0.0),
                     ratio("pay").unwrap_or(0.0),

@@ -721,7 +721,7 @@ pub(crate) enum BenchCommand {
     Link(BenchLinkArgs),
     /// MCP tool calls over streamable HTTP (`/mcp`) beside the same work without MCP:
     /// a mandate read (MCP vs the REST call) and a paid fetch of a payment link
-    /// (`fetch_paid_url` vs `purser fetch`'s path).
+    /// (`fetch_paid_url` vs `purser fetch`'s path); and `ping`, the transport alone.
     Mcp(BenchMcpArgs),
 }
 

@@ -303,8 +303,9 @@ fn bench_link_serves_every_payment() {
 }
 
 /// The MCP benchmark times a mandate read and a paid link fetch with and without
-/// MCP through a real server's `/mcp`: every tool result is checked, and each
-/// merchant must hold exactly the price times its paid calls (it fails otherwise).
+/// MCP (and a bare `ping`) through a real server's `/mcp`: every result is
+/// checked, and each merchant must hold exactly the price times its paid calls
+/// (it fails otherwise).
 #[test]
 fn bench_mcp_times_tool_calls_beside_the_direct_paths() {
     let env = Env::new();
@@ -319,7 +320,7 @@ fn bench_mcp_times_tool_calls_beside_the_direct_paths() {
         "1,2",
     ]);
     let rows = report["rows"].as_array().unwrap();
-    let runs = ["direct", "mcp read", "fetch pay", "mcp pay"];
+    let runs = ["direct", "mcp ping", "mcp read", "fetch pay", "mcp pay"];
     assert_eq!(rows.len(), 2 * runs.len(), "{report}");
     for (row, (clients, run)) in rows.iter().zip(
         [1, 2]
@@ -337,7 +338,8 @@ fn bench_mcp_times_tool_calls_beside_the_direct_paths() {
     let checks = report["checks"].as_array().unwrap();
     assert_eq!(checks.len(), 2, "{report}");
     for check in checks {
-        // 20 warm-up calls before each run at these client counts, paid too.
+        // Tool results: 20 warm-up calls before each run at these client counts
+        // (paid ones too), then the timed reads and payments.
         assert_eq!(check["mcpResults"], 2 * 20 + 12 + 3, "{check}");
         assert_eq!(check["mcpErrors"], 0, "{check}");
         assert_eq!(check["paidPerMerchant"], 20 + 3, "{check}");
@@ -346,7 +348,7 @@ fn bench_mcp_times_tool_calls_beside_the_direct_paths() {
         assert_eq!(check["mandateSpent"], "0.046", "{check}");
         assert_eq!(check["mandatePending"], "0", "{check}");
         assert_eq!(check["ledgerOk"], true, "{check}");
-        for side in ["read", "pay"] {
+        for side in ["ping", "read", "pay"] {
             let overhead = &check["overhead"][side];
             assert!(
                 overhead["throughputRatio"].as_f64().unwrap() > 0.0,

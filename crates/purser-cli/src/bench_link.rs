@@ -54,20 +54,7 @@ async fn shop(url: &str, payments: usize) -> Result<Shop> {
     };
     let (buyer_jwt, _) = agent_under_mandate(purser, buyer, &draft).await?;
     let merchant_owner = Principal::Owner { wallet: merchant };
-    let link = LinkDraft {
-        amount: Usdc::from_atomic(PRICE_ATOMIC)?,
-        description: "one benchmark answer".into(),
-        resource_content: Some("42".into()),
-        resource_url: None,
-        expires_at: None,
-        max_uses: None,
-        webhook_url: None,
-    };
-    let pay_url = purser
-        .create_link(&merchant_owner, &link, &bench_key()?)
-        .await?
-        .value
-        .pay_url;
+    let pay_url = priced_link(purser, &merchant_owner, PRICE_ATOMIC).await?;
     let payments = sign_all(&server.base, &buyer_jwt, &pay_url, payments).await?;
     Ok(Shop {
         server,
@@ -78,6 +65,29 @@ async fn shop(url: &str, payments: usize) -> Result<Shop> {
 }
 
 /// The buyer's agent signs `count` payments for the link's 402.
+/// A payment link of `owner` at `price_atomic` that takes any number of payments;
+/// its payUrl.
+pub(crate) async fn priced_link(
+    purser: &purser_service::Purser,
+    owner: &Principal,
+    price_atomic: u64,
+) -> Result<String> {
+    let link = LinkDraft {
+        amount: Usdc::from_atomic(price_atomic)?,
+        description: "one benchmark answer".into(),
+        resource_content: Some("42".into()),
+        resource_url: None,
+        expires_at: None,
+        max_uses: None,
+        webhook_url: None,
+    };
+    Ok(purser
+        .create_link(owner, &link, &bench_key()?)
+        .await?
+        .value
+        .pay_url)
+}
+
 async fn sign_all(base: &str, jwt: &str, pay_url: &str, count: usize) -> Result<Vec<String>> {
     let http = reqwest::Client::new();
     let quote = http.get(pay_url).send().await?;

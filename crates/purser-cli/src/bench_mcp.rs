@@ -31,13 +31,14 @@ use std::time::Instant;
 use anyhow::{Context as _, Result, ensure};
 use purser_client::ApiClient;
 use purser_client::fetch::{FetchRequest, fetch};
-use purser_service::{LinkDraft, MandateDraft, Principal};
+use purser_service::{MandateDraft, Principal};
 use purser_types::{Currency, MandateId, Usdc, WalletId};
 use reqwest::StatusCode;
 use reqwest::header::{ACCEPT, HeaderMap};
 use serde_json::{Value, json};
 
 use crate::bench::{Measurement, Report, Target, agent_under_mandate, bench_key};
+use crate::bench_link::priced_link;
 use crate::cli::BenchMcpArgs;
 use crate::commands::{Context, Reported};
 use crate::serve::{Embedded, open_store};
@@ -151,20 +152,7 @@ async fn rig(url: &str, budget: Usdc) -> Result<Rig> {
         let owner = Principal::Owner {
             wallet: wallet(name).await?,
         };
-        let link = LinkDraft {
-            amount: Usdc::from_atomic(PRICE_ATOMIC)?,
-            description: "one benchmark answer".into(),
-            resource_content: Some("42".into()),
-            resource_url: None,
-            expires_at: None,
-            max_uses: None,
-            webhook_url: None,
-        };
-        let pay_url = purser
-            .create_link(&owner, &link, &bench_key()?)
-            .await?
-            .value
-            .pay_url;
+        let pay_url = priced_link(purser, &owner, PRICE_ATOMIC).await?;
         shops.push(Shop { owner, pay_url });
     }
     let fetch_shop = shops.pop().context("two shops")?;

@@ -108,6 +108,13 @@ impl ApiClient {
         .with_token(token))
     }
 
+    /// The HTTP client, built once per [`ApiClient::new`] and shared by its clones:
+    /// paid fetches reuse it (with their own time limit) rather than building one
+    /// per call, which would load the system's root certificates each time.
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
     /// The server's base URL.
     pub fn base_url(&self) -> &str {
         &self.base

@@ -130,11 +130,8 @@ pub enum FetchError {
 
 /// Fetches `request.url`; on 402 pays through `api` and retries once.
 pub async fn fetch(api: &ApiClient, request: &FetchRequest) -> Result<FetchOutcome, FetchError> {
-    let http = reqwest::Client::builder()
-        .timeout(FETCH_TIMEOUT)
-        .build()
-        .map_err(|e| FetchError::Http(e.to_string()))?;
-    let first = send(&http, request, None).await?;
+    let http = api.http();
+    let first = send(http, request, None).await?;
     if first.status != StatusCode::PAYMENT_REQUIRED {
         return Ok(FetchOutcome {
             response: first,
@@ -152,7 +149,7 @@ pub async fn fetch(api: &ApiClient, request: &FetchRequest) -> Result<FetchOutco
         HeaderName::from_bytes(name.as_bytes()).map_err(|e| FetchError::Http(e.to_string()))?,
         HeaderValue::from_str(value).map_err(|e| FetchError::Http(e.to_string()))?,
     );
-    let second = send(&http, request, Some(header)).await;
+    let second = send(http, request, Some(header)).await;
     let settle_header = second.as_ref().ok().and_then(payment_response);
     let payment = report(api, &paid, settle_header.as_deref().map(|h| json!(h))).await?;
     Ok(FetchOutcome {
@@ -223,6 +220,7 @@ async fn send(
     }
     let mut builder = http
         .request(request.method.clone(), &request.url)
+        .timeout(FETCH_TIMEOUT)
         .headers(headers);
     if let Some(body) = &request.body {
         builder = builder.body(body.clone());

@@ -92,7 +92,7 @@ pub async fn call_tool(api: &ApiClient, call: &McpToolCall) -> Result<McpToolOut
             "the arguments of a tool call are a JSON object".into(),
         ));
     }
-    let mut session = Session::open(&call.url).await?;
+    let mut session = Session::open(&call.url, api.http().clone()).await?;
     let outcome = pay_for(api, call, &mut session).await;
     session.close().await;
     outcome
@@ -139,7 +139,7 @@ struct Session {
 
 impl Session {
     /// Connects: `initialize`, then `notifications/initialized`.
-    async fn open(url: &str) -> Result<Session, FetchError> {
+    async fn open(url: &str, http: reqwest::Client) -> Result<Session, FetchError> {
         let parsed = reqwest::Url::parse(url)
             .map_err(|e| FetchError::Http(format!("{url:?} is not a URL: {e}")))?;
         if !matches!(parsed.scheme(), "http" | "https") {
@@ -147,10 +147,6 @@ impl Session {
                 "{url} is not an http(s) MCP endpoint"
             )));
         }
-        let http = reqwest::Client::builder()
-            .timeout(FETCH_TIMEOUT)
-            .build()
-            .map_err(|e| FetchError::Http(e.to_string()))?;
         let mut session = Session {
             http,
             url: url.to_owned(),
@@ -227,6 +223,7 @@ impl Session {
         let mut request = self
             .http
             .post(&self.url)
+            .timeout(FETCH_TIMEOUT)
             .header(ACCEPT, "application/json, text/event-stream")
             .header(CONTENT_TYPE, "application/json")
             .body(message.to_string());
@@ -245,7 +242,11 @@ impl Session {
     /// Ends the session, if the server keeps one (best effort).
     async fn close(&self) {
         if let Some(id) = &self.id {
-            let mut request = self.http.delete(&self.url).header(SESSION_HEADER, id);
+            let mut request = self
+                .http
+                .delete(&self.url)
+                .timeout(FETCH_TIMEOUT)
+                .header(SESSION_HEADER, id);
             if let Some(protocol) = &self.protocol {
                 request = request.header(PROTOCOL_HEADER, protocol);
             }

@@ -303,6 +303,7 @@ async fn create_wallet(store: &Store, name: &str) -> Result<WalletId> {
         wallet,
         owner_token_hash: Hash32(random_bytes()?),
         sealed_key: "bench".into(),
+        password_hash: None,
     };
     system_write(store, change).await?;
     Ok(id)

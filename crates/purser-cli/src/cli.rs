@@ -214,6 +214,11 @@ pub(crate) enum WalletCommand {
         /// A name for the wallet.
         #[arg(long)]
         name: String,
+        /// Read a password for the dashboard from standard input (its first line,
+        /// 12-256 characters); `PURSER_DASHBOARD_PASSWORD` works too. The owner
+        /// token signs in to the dashboard either way.
+        #[arg(long)]
+        password_stdin: bool,
         /// Do not write the config file.
         #[arg(long)]
         no_save: bool,

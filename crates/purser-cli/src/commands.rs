@@ -130,6 +130,7 @@ pub(crate) async fn wallet(ctx: &mut Context, command: WalletCommand) -> Result<
     match command {
         WalletCommand::Create {
             name,
+            password_stdin,
             no_save,
             idempotency_key,
             client,
@@ -137,13 +138,11 @@ pub(crate) async fn wallet(ctx: &mut Context, command: WalletCommand) -> Result<
             let server = ctx.server(client.server.as_ref());
             let api = ApiClient::new(&server, None)?;
             let key = idempotency_key.unwrap_or_else(new_idempotency_key);
-            let answer = api
-                .post(
-                    "/api/wallets",
-                    &json!({ "name": name, "currency": "USDC" }),
-                    &key,
-                )
-                .await?;
+            let mut body = json!({ "name": name, "currency": "USDC" });
+            if let Some(password) = dashboard_password(password_stdin)? {
+                body["password"] = json!(password.expose());
+            }
+            let answer = api.post("/api/wallets", &body, &key).await?;
             let created: WalletCreatedResponse = answer.parse()?;
             let saved = !no_save && created.owner_token.is_some();
             if saved {
@@ -336,4 +335,20 @@ pub(crate) async fn audit_list(
             .collect::<Vec<_>>()
             .join("\n")
     })
+}
+
+/// The dashboard password for a new wallet: standard input's first line with
+/// `--password-stdin`, else `PURSER_DASHBOARD_PASSWORD`, else none.
+fn dashboard_password(from_stdin: bool) -> Result<Option<purser_types::Secret<String>>> {
+    if from_stdin {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+        let password = line.trim_end_matches(['\r', '\n']).to_owned();
+        anyhow::ensure!(!password.is_empty(), "--password-stdin read an empty line");
+        return Ok(Some(purser_types::Secret::new(password)));
+    }
+    Ok(std::env::var("PURSER_DASHBOARD_PASSWORD")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .map(purser_types::Secret::new))
 }

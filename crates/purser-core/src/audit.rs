@@ -126,6 +126,11 @@ impl Default for ChainVerifier {
 }
 
 impl ChainVerifier {
+    /// A verifier that continues after `head`, a prefix of the chain already verified.
+    pub fn resume(head: ChainHead) -> Self {
+        Self { head }
+    }
+
     /// Checks the next record, in seq order.
     pub fn push(&mut self, record: &AuditRecord) -> Result<(), ChainBreak> {
         let expected = self.head.seq.saturating_add(1);

@@ -66,6 +66,8 @@ pub enum Change {
         owner_token_hash: Hash32,
         /// The wallet's secp256k1 key, sealed by the signer.
         sealed_key: String,
+        /// The PHC string (Argon2id) of the dashboard password, when one was set.
+        password_hash: Option<String>,
     },
     /// The owner registers an agent.
     RegisterAgent {

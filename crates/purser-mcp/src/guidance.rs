@@ -66,6 +66,7 @@ pub fn instructions(code: &str) -> &'static str {
             "The link takes no payment now (you were not charged). Ask its merchant for a new one."
         }
         "refund_exceeds_payment" => "Refund at most what is left of the payment.",
+        "rate_limited" => "Too many attempts. Wait a few minutes before trying again.",
         "service_unavailable" | "timeout" | "internal_error" | "http_error" => {
             "Purser or the paid service failed. Retry once later; a failed call is not charged."
         }

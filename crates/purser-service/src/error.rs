@@ -75,6 +75,9 @@ pub enum ServiceError {
     /// The chain did not answer.
     #[error("the chain is unavailable: {0}")]
     ChainUnavailable(String),
+    /// Too many failed sign-in attempts for one wallet in a short time.
+    #[error("too many failed sign-in attempts; try again in a few minutes")]
+    RateLimited,
     /// A token could not be produced.
     #[error("token signing failed: {0}")]
     TokenSigning(String),
@@ -138,6 +141,7 @@ impl ServiceError {
                 ErrorCode::PaymentLinkExhausted
             }
             ServiceError::RefundExceedsPayment(_) => ErrorCode::RefundExceedsPayment,
+            ServiceError::RateLimited => ErrorCode::RateLimited,
             ServiceError::MasterKeyMismatch
             | ServiceError::Config(_)
             | ServiceError::Signer(_)

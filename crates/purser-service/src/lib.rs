@@ -8,6 +8,7 @@
 
 pub mod auth;
 mod chain_payouts;
+mod dashboard;
 mod deposits;
 mod error;
 mod facilitator;
@@ -34,6 +35,10 @@ use purser_types::{AgentId, Secret};
 
 pub use auth::{AgentToken, Jwk, Principal};
 pub use chain_payouts::PAYOUT_VALIDITY_SECS;
+pub use dashboard::{
+    AuditStatus, CHART_DAYS, Overview, OwnerSession, PASSWORD_MAX_CHARS, PASSWORD_MIN_CHARS,
+    SESSION_TTL_MS, SignIn, first_day_start,
+};
 pub use deposits::Reconciliation;
 pub use error::{ServiceError, denial_message};
 pub use idempotency::{IDEMPOTENCY_KEY_MAX_LEN, IdempotencyKey};
@@ -46,6 +51,7 @@ pub use payouts::PayoutRequest;
 pub use purser_core::change::Authorization;
 pub use purser_core::mandate::MandateDraft;
 pub use purser_store::Page;
+pub use purser_store::{PaymentCursor, PaymentFilter, SpendByHost};
 pub use refunds::{REFUND_APPROVAL_TTL_SECS, RefundRequest, RefundView};
 pub use wallets::{
     AgentRegistered, NAME_MAX_CHARS, Replayable, SANDBOX_FUNDING_MAX, WalletCreated, WalletView,
@@ -99,6 +105,7 @@ struct Inner {
     /// Wakes the webhook delivery task when an event is written.
     webhook_wake: tokio::sync::Notify,
     webhook_http: reqwest::Client,
+    dashboard: dashboard::DashboardState,
 }
 
 /// The service. Cheap to clone.
@@ -153,6 +160,7 @@ impl Purser {
             in_flight: chain_payouts::InFlight::default(),
             webhook_wake: tokio::sync::Notify::new(),
             webhook_http: webhooks::webhook_client()?,
+            dashboard: dashboard::DashboardState::default(),
         };
         Ok(Purser {
             inner: Arc::new(inner),

@@ -8,8 +8,8 @@ use purser_core::mandate::{MandateDraft, check_covers, status_at, validate_draft
 use purser_signer::random_bytes;
 use purser_store::{MandateFilter, Page, WriteRequest};
 use purser_types::{
-    Hash32, Mandate, MandateId, MandateSignature, MandateStatus, SignedMandate, UnixMs, Usdc,
-    WalletId,
+    AgentId, Hash32, Mandate, MandateId, MandateSignature, MandateStatus, SignedMandate, UnixMs,
+    Usdc, WalletId,
 };
 
 use crate::auth::Principal;
@@ -222,8 +222,19 @@ impl Purser {
         status: Option<MandateStatus>,
         page: Page,
     ) -> Result<Vec<MandateView>, ServiceError> {
+        self.mandates_of(principal, status, None, page).await
+    }
+
+    /// [`Purser::mandates`], for the owner optionally only one agent's.
+    pub async fn mandates_of(
+        &self,
+        principal: &Principal,
+        status: Option<MandateStatus>,
+        agent: Option<AgentId>,
+        page: Page,
+    ) -> Result<Vec<MandateView>, ServiceError> {
         let agent = match principal {
-            Principal::Owner { .. } => None,
+            Principal::Owner { .. } => agent,
             Principal::Agent { agent, .. } => Some(*agent),
         };
         // Expired and exhausted are read off signed mandates at this moment.

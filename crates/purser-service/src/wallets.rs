@@ -86,7 +86,24 @@ impl Purser {
         currency: Currency,
         key: &IdempotencyKey,
     ) -> Result<Replayable<WalletCreated>, ServiceError> {
+        self.create_wallet_with_password(name, currency, None, key)
+            .await
+    }
+
+    /// [`Purser::create_wallet`], with the password its owner will sign in to the
+    /// dashboard with (stored as an Argon2id hash; the owner token works as well).
+    pub async fn create_wallet_with_password(
+        &self,
+        name: &str,
+        currency: Currency,
+        password: Option<&Secret<String>>,
+        key: &IdempotencyKey,
+    ) -> Result<Replayable<WalletCreated>, ServiceError> {
         let name = single_line("name", name, NAME_MAX_CHARS)?;
+        let password_hash = match password {
+            Some(password) => Some(crate::dashboard::hash_password(password)?),
+            None => None,
+        };
         let id = WalletId::from_bytes(new_id_bytes(&*self.inner.clock)?);
         let wallet_key = WalletKey::generate()?;
         let sealed_key = wallet_key.seal(&self.inner.master, &id.to_string())?;
@@ -102,6 +119,7 @@ impl Purser {
             wallet,
             owner_token_hash: token.hash,
             sealed_key,
+            password_hash,
         };
         let request = WriteRequest {
             idempotency: Some(idempotency(None, key, change.name(), &(&name, currency))?),

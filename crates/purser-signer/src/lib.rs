@@ -129,6 +129,19 @@ impl MasterKey {
         hex::encode(&digest[..16])
     }
 
+    /// A 32-byte key for one `purpose`, derived from the master key: every server
+    /// that shares the master key derives the same key, and no derived key reveals
+    /// the master key or another purpose's key.
+    pub fn derive_key(&self, purpose: &str) -> Secret<[u8; 32]> {
+        let digest = Sha256::new()
+            .chain_update(b"purser-derived-key-v1\0")
+            .chain_update(purpose.as_bytes())
+            .chain_update(b"\0")
+            .chain_update(self.0.expose())
+            .finalize();
+        Secret::new(digest.into())
+    }
+
     /// Encrypts `plaintext` for `owner` (associated data). The result is text.
     pub fn seal(&self, plaintext: &[u8], owner: &str) -> Result<String, SignerError> {
         let cipher = XChaCha20Poly1305::new(self.0.expose().into());

@@ -16,6 +16,7 @@
 //! one PostgreSQL database) can therefore never overspend.
 
 mod committer;
+mod dashboard;
 pub mod dialect;
 mod error;
 mod links;
@@ -37,6 +38,7 @@ use sqlx::{AnyPool, Executor};
 use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+pub use dashboard::{PaymentCursor, PaymentFilter, SpendByHost};
 pub use dialect::Backend;
 pub use error::StoreError;
 pub use links::UseClaim;

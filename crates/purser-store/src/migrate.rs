@@ -49,6 +49,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/common/0005_payment_links.sql"),
         postgres: include_str!("../migrations/common/0005_payment_links.sql"),
     },
+    Migration {
+        version: 6,
+        name: "dashboard",
+        sqlite: include_str!("../migrations/common/0006_dashboard.sql"),
+        postgres: include_str!("../migrations/common/0006_dashboard.sql"),
+    },
 ];
 
 const CREATE_BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS purser_migrations (

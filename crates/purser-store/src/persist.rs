@@ -121,6 +121,7 @@ table_row! {
         owner_token_hash: Hash32,
         sealed_key: &'a str,
         created_at_ms: i64,
+        password_hash: Option<&'a str>,
     }
 }
 
@@ -221,6 +222,7 @@ pub(crate) async fn effects(
             owner_token_hash: w.owner_token_hash,
             sealed_key: &w.sealed_key,
             created_at_ms: w.wallet.created_at.millis(),
+            password_hash: w.password_hash.as_deref(),
         })
         .collect();
     plan.add(&sql.insert_wallets, &wallets)?;

@@ -231,6 +231,15 @@ impl Store {
     /// Walks the whole audit chain in one snapshot and names the first broken link.
     /// The outer error is a storage failure; the inner one a tampered chain.
     pub async fn verify_audit(&self) -> Result<Result<AuditVerification, ChainBreak>, StoreError> {
+        self.verify_audit_after(ChainHead::EMPTY).await
+    }
+
+    /// Verifies the records after `verified`, a prefix of the chain already verified
+    /// (so a watcher re-checks only what is new). `records` counts the new ones.
+    pub async fn verify_audit_after(
+        &self,
+        verified: ChainHead,
+    ) -> Result<Result<AuditVerification, ChainBreak>, StoreError> {
         let mut tx = self
             .pool()
             .begin_with(self.backend().begin_snapshot())
@@ -245,8 +254,9 @@ impl Store {
             hash: Hash32::from_hex(&head_row.try_get::<String, _>("hash")?)
                 .ok_or_else(|| StoreError::Corrupt("audit head hash".into()))?,
         };
-        let mut verifier = ChainVerifier::default();
-        let mut after = 0i64;
+        let mut verifier = ChainVerifier::resume(verified);
+        let mut after = i64::try_from(verified.seq)
+            .map_err(|_| StoreError::Corrupt("verified audit seq".into()))?;
         let mut records = 0u64;
         loop {
             let rows = sqlx::query(concat!(
@@ -370,7 +380,7 @@ use crate::rows::{
 use crate::sql::{APPROVALS, MANDATES, PAYOUTS, RESERVATIONS, TableSpec};
 
 /// `SELECT <every column of table> FROM <table> <tail>`.
-fn select(table: &TableSpec, tail: &str) -> AssertSqlSafe<String> {
+pub(crate) fn select(table: &TableSpec, tail: &str) -> AssertSqlSafe<String> {
     let columns: Vec<&str> = table.columns.iter().map(|(c, _)| *c).collect();
     AssertSqlSafe(format!(
         "SELECT {} FROM {} {tail}",

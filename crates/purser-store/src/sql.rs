@@ -27,6 +27,7 @@ const WALLETS: TableSpec = TableSpec {
         ("owner_token_hash", Text),
         ("sealed_key", Text),
         ("created_at_ms", Int),
+        ("password_hash", Text),
     ],
     key: &["id"],
 };

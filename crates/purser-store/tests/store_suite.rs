@@ -61,6 +61,7 @@ async fn create_wallet(store: &Store) -> WalletId {
         wallet,
         owner_token_hash: Hash32(random_bytes()),
         sealed_key: "sealed".into(),
+        password_hash: None,
     };
     store
         .write(request(Actor::Owner(id), change))

@@ -116,6 +116,8 @@ error_codes! {
     PaymentLinkExhausted => "payment_link_exhausted",
     /// A refund of more than what is left of the payment to refund (or of nothing).
     RefundExceedsPayment => "refund_exceeds_payment",
+    /// Too many failed sign-in attempts for this wallet; wait and try again.
+    RateLimited => "rate_limited",
     /// The server is shutting down or a dependency is unavailable; retry later.
     ServiceUnavailable => "service_unavailable",
     /// The request took longer than the server allows.

@@ -39,6 +39,7 @@ impl Batch {
                 wallet,
                 owner_token_hash,
                 sealed_key,
+                password_hash,
             } => {
                 if !self.wallets.insert(wallet.id) {
                     return Err(Refusal::AlreadyExists);
@@ -57,6 +58,7 @@ impl Batch {
                     wallet: wallet.clone(),
                     owner_token_hash: *owner_token_hash,
                     sealed_key: sealed_key.clone(),
+                    password_hash: password_hash.clone(),
                 });
                 let details = json!({"name": wallet.name, "currency": wallet.currency, "address": wallet.address});
                 self.record(

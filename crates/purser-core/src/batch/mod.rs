@@ -218,6 +218,8 @@ pub struct NewWallet {
     pub owner_token_hash: Hash32,
     /// The sealed wallet key.
     pub sealed_key: String,
+    /// The PHC string of the dashboard password, if any.
+    pub password_hash: Option<String>,
 }
 
 /// A balance that changed, with its value when loaded (so the store can check

@@ -45,6 +45,7 @@ fn create(n: u8) -> Change {
         },
         owner_token_hash: Hash32([n; 32]),
         sealed_key: "k".into(),
+        password_hash: None,
     }
 }
 

@@ -15,14 +15,18 @@ use purser_types::{
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-/// `POST /api/wallets`.
-#[derive(Debug, Deserialize, ToSchema)]
+/// `POST /api/wallets`. Not `Debug`: it carries a password.
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateWalletRequest {
     /// A name for the wallet (1-100 characters).
     pub name: String,
     /// Only `USDC`; the default.
     pub currency: Option<Currency>,
+    /// A password (12-256 characters) to sign in to the dashboard with, besides the
+    /// owner token. Stored only as an Argon2id hash.
+    #[schema(value_type = Option<String>, format = Password)]
+    pub password: Option<String>,
 }
 
 /// A new wallet and its owner token.

@@ -1,10 +1,10 @@
 //! The routes. Handlers are thin: extract, call the service, map the result.
 
 pub(crate) mod agents;
+pub(crate) mod dashboard;
 pub(crate) mod facilitator;
 pub(crate) mod links;
 pub(crate) mod mandates;
-pub(crate) mod pages;
 pub(crate) mod payments;
 pub(crate) mod system;
 pub(crate) mod wallets;

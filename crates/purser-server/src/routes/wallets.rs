@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use purser_types::{Currency, WalletId};
+use purser_types::{Currency, Secret, WalletId};
 
 use super::changed;
 use crate::AppState;
@@ -31,7 +31,11 @@ pub(crate) async fn create_wallet(
     ApiJson(body): ApiJson<CreateWalletRequest>,
 ) -> Result<Response, ApiError> {
     let currency = body.currency.unwrap_or(Currency::Usdc);
-    let created = app.purser.create_wallet(&body.name, currency, &key).await?;
+    let password = body.password.map(Secret::new);
+    let created = app
+        .purser
+        .create_wallet_with_password(&body.name, currency, password.as_ref(), &key)
+        .await?;
     let body = WalletCreatedResponse::from(created.value);
     Ok(changed(StatusCode::CREATED, body, created.replayed))
 }

@@ -1,0 +1,223 @@
+//! Reads for the owner's dashboard: payments with filters and keyset pages, spend
+//! summed by day and by destination, and the password hash used at sign-in. The
+//! sums run over the `reservations_spend` index only (migration 0006).
+
+use std::fmt;
+use std::str::FromStr;
+
+use purser_types::{AgentId, Payout, Reservation, ReservationId, UnixMs, Usdc, WalletId};
+use sqlx::Row;
+
+use crate::read::select;
+use crate::rows::{payout_from_row, reservation_from_row};
+use crate::sql::{PAYOUTS, RESERVATIONS};
+use crate::{Page, Store, StoreError};
+
+const DAY_MS: i64 = 86_400_000;
+
+/// Which payments to list. Every field narrows the list.
+#[derive(Debug, Clone, Default)]
+pub struct PaymentFilter {
+    /// Only this agent's.
+    pub agent: Option<AgentId>,
+    /// Only those stored with this status (`held`, `committed`, `released`).
+    pub status: Option<&'static str>,
+    /// Only this kind (`payout`, `x402`, …).
+    pub kind: Option<&'static str>,
+    /// Only to this host (exact, normalized).
+    pub host: Option<String>,
+}
+
+/// Where a newest-first page of payments continues: strictly older than this
+/// (creation time, then id), so payments created in the same millisecond are
+/// neither skipped nor repeated across pages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PaymentCursor {
+    /// The last listed payment's creation time.
+    pub created_at: UnixMs,
+    /// The last listed payment's id.
+    pub id: ReservationId,
+}
+
+impl PaymentCursor {
+    /// The cursor after `payment`.
+    pub fn after(payment: &Reservation) -> Self {
+        Self {
+            created_at: payment.created_at,
+            id: payment.id,
+        }
+    }
+}
+
+impl fmt::Display for PaymentCursor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.created_at.millis(), self.id)
+    }
+}
+
+impl FromStr for PaymentCursor {
+    type Err = ();
+
+    fn from_str(text: &str) -> Result<Self, ()> {
+        let (millis, id) = text.split_once('.').ok_or(())?;
+        Ok(Self {
+            created_at: UnixMs(millis.parse().map_err(|_| ())?),
+            id: id.parse().map_err(|_| ())?,
+        })
+    }
+}
+
+/// Committed spend to one destination.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpendByHost {
+    /// The payee host; `None` for payments to an address only (payouts).
+    pub host: Option<String>,
+    /// The total.
+    pub amount: Usdc,
+    /// How many payments.
+    pub payments: u64,
+}
+
+fn usdc_sum(row: &sqlx::any::AnyRow, column: &str) -> Result<Usdc, StoreError> {
+    // PostgreSQL sums BIGINT as NUMERIC: sums travel as text.
+    let text: String = row.try_get(column)?;
+    text.parse::<u64>()
+        .ok()
+        .and_then(|atomic| Usdc::from_atomic(atomic).ok())
+        .ok_or_else(|| StoreError::Corrupt(format!("spend sum {text:?}")))
+}
+
+impl Store {
+    /// The Argon2id PHC string of a wallet's dashboard password, if it has one.
+    pub async fn wallet_password_hash(&self, id: WalletId) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT password_hash FROM wallets WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(row
+            .map(|r| r.try_get::<Option<String>, _>("password_hash"))
+            .transpose()?
+            .flatten())
+    }
+
+    /// A wallet's payments (every reservation the authorization path made), newest
+    /// first.
+    pub async fn payments(
+        &self,
+        wallet: WalletId,
+        filter: &PaymentFilter,
+        before: Option<PaymentCursor>,
+        limit: u32,
+    ) -> Result<Vec<Reservation>, StoreError> {
+        let (before_ms, before_id) = before.map_or((i64::MAX, String::new()), |c| {
+            (c.created_at.millis(), c.id.to_string())
+        });
+        let rows = sqlx::query(select(
+            &RESERVATIONS,
+            "WHERE wallet_id = $1 AND ($2 IS NULL OR agent_id = $2) AND ($3 IS NULL OR status = $3)
+               AND ($4 IS NULL OR kind = $4) AND ($5 IS NULL OR payee_host = $5)
+               AND (created_at_ms < $6 OR (created_at_ms = $6 AND id < $7))
+             ORDER BY created_at_ms DESC, id DESC LIMIT $8",
+        ))
+        .bind(wallet.to_string())
+        .bind(filter.agent.map(|a| a.to_string()))
+        .bind(filter.status)
+        .bind(filter.kind)
+        .bind(filter.host.as_deref())
+        .bind(before_ms)
+        .bind(before_id)
+        .bind(i64::from(limit.clamp(1, 500)))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| reservation_from_row(r).map(|v| v.value))
+            .collect()
+    }
+
+    /// Committed spend per day for `days` days from `first_day_start` (the start
+    /// of the first day in the viewer's zone), oldest first.
+    pub async fn daily_spend(
+        &self,
+        wallet: WalletId,
+        first_day_start: UnixMs,
+        days: u32,
+    ) -> Result<Vec<Usdc>, StoreError> {
+        let start = first_day_start.millis();
+        let end = start.saturating_add(DAY_MS.saturating_mul(i64::from(days)));
+        let rows = sqlx::query(
+            "SELECT (created_at_ms - $2) / 86400000 AS day, CAST(SUM(amount) AS TEXT) AS total
+               FROM reservations
+              WHERE wallet_id = $1 AND created_at_ms >= $2 AND created_at_ms < $3 AND status = 'committed'
+              GROUP BY 1",
+        )
+        .bind(wallet.to_string())
+        .bind(start)
+        .bind(end)
+        .fetch_all(self.pool())
+        .await?;
+        let mut totals = vec![Usdc::ZERO; usize::try_from(days).unwrap_or(0)];
+        for row in &rows {
+            let day: i64 = row.try_get("day")?;
+            let slot = usize::try_from(day)
+                .ok()
+                .and_then(|d| totals.get_mut(d))
+                .ok_or_else(|| StoreError::Corrupt(format!("spend day {day}")))?;
+            *slot = usdc_sum(row, "total")?;
+        }
+        Ok(totals)
+    }
+
+    /// Committed spend since `since` by destination host, largest first.
+    pub async fn spend_by_host(
+        &self,
+        wallet: WalletId,
+        since: UnixMs,
+        limit: u32,
+    ) -> Result<Vec<SpendByHost>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT payee_host, CAST(SUM(amount) AS TEXT) AS total, COUNT(*) AS payments
+               FROM reservations
+              WHERE wallet_id = $1 AND created_at_ms >= $2 AND status = 'committed'
+              GROUP BY payee_host ORDER BY SUM(amount) DESC, payee_host LIMIT $3",
+        )
+        .bind(wallet.to_string())
+        .bind(since.millis())
+        .bind(i64::from(limit))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let payments: i64 = row.try_get("payments")?;
+                Ok(SpendByHost {
+                    host: row.try_get("payee_host")?,
+                    amount: usdc_sum(row, "total")?,
+                    payments: u64::try_from(payments).unwrap_or(0),
+                })
+            })
+            .collect()
+    }
+
+    /// A wallet's payouts, newest first, optionally only those with `status`.
+    pub async fn payouts_with_status(
+        &self,
+        wallet: WalletId,
+        status: Option<&'static str>,
+        page: Page,
+    ) -> Result<Vec<Payout>, StoreError> {
+        let (before, limit) = page.bounds();
+        let rows = sqlx::query(select(
+            &PAYOUTS,
+            "WHERE wallet_id = $1 AND ($2 IS NULL OR status = $2) AND created_at_ms < $3
+             ORDER BY created_at_ms DESC, id DESC LIMIT $4",
+        ))
+        .bind(wallet.to_string())
+        .bind(status)
+        .bind(before)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| payout_from_row(r).map(|p| p.value))
+            .collect()
+    }
+}

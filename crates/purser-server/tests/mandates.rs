@@ -890,89 +890,363 @@ async fn mandates_expire(backend: Backend) {
     server.finish().await;
 }
 
-/// The owner's review page: the terms in plain words, safe headers, and a decision
-/// only the owner token can make.
+/// A browser without JavaScript or a cookie jar of its own: cookies are carried by
+/// hand, redirects are not followed.
+struct Browser {
+    http: reqwest::Client,
+    base: String,
+    cookies: Vec<(String, String)>,
+}
+
+impl Browser {
+    fn new(server: &TestServer) -> Browser {
+        Browser {
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            base: server.base.clone(),
+            cookies: Vec::new(),
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        if path.starts_with("http") {
+            path.to_owned()
+        } else {
+            format!("{}{path}", self.base)
+        }
+    }
+
+    fn keep(&mut self, response: &reqwest::Response) -> Vec<String> {
+        let set: Vec<String> = response
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect();
+        for line in &set {
+            let (pair, _) = line.split_once(';').unwrap_or((line, ""));
+            let (name, value) = pair.split_once('=').unwrap();
+            self.cookies.retain(|(n, _)| n != name);
+            if !value.is_empty() {
+                self.cookies.push((name.to_owned(), value.to_owned()));
+            }
+        }
+        set
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(n, v)| format!("{n}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    async fn get(&mut self, path: &str) -> (StatusCode, String, reqwest::header::HeaderMap) {
+        let response = self
+            .http
+            .get(self.url(path))
+            .header("cookie", self.cookie_header())
+            .send()
+            .await
+            .unwrap();
+        self.keep(&response);
+        let headers = response.headers().clone();
+        (response.status(), response.text().await.unwrap(), headers)
+    }
+
+    async fn post(
+        &mut self,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> (StatusCode, String, Vec<String>, Option<String>) {
+        let response = self
+            .http
+            .post(self.url(path))
+            .header("cookie", self.cookie_header())
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        let set = self.keep(&response);
+        let location = response
+            .headers()
+            .get("location")
+            .map(|l| l.to_str().unwrap().to_owned());
+        (
+            response.status(),
+            response.text().await.unwrap(),
+            set,
+            location,
+        )
+    }
+
+    async fn sign_in(
+        &mut self,
+        form: &[(&str, &str)],
+    ) -> (StatusCode, String, Vec<String>, Option<String>) {
+        let (_, page, _) = self.get("/signin").await;
+        let csrf = csrf_of(&page);
+        let mut fields = vec![("csrf", csrf.as_str())];
+        fields.extend_from_slice(form);
+        self.post("/signin", &fields).await
+    }
+}
+
+fn csrf_of(html: &str) -> String {
+    let start =
+        html.find(r#"name="csrf" value=""#).expect("a csrf field") + r#"name="csrf" value=""#.len();
+    html[start..].split('"').next().unwrap().to_owned()
+}
+
+/// The review page and the dashboard's guards: terms in plain words and safe
+/// headers for anyone with the link; deciding only in an owner's session with its
+/// CSRF token; agents cannot sign in; sessions cannot be forged; passwords are
+/// throttled.
 async fn review_pages(backend: Backend) {
     let server = TestServer::start(backend).await;
     let s = scene(&server, "5").await;
     let drafted = draft(&server, &s.jwt, json!({"description": "<script>alert(1)</script> data", "limitAmount": "2.5", "hostAllowlist": ["api.example"]})).await;
     let sign_url = drafted.body["signUrl"].as_str().unwrap().to_owned();
-    let page = server.http.get(&sign_url).send().await.unwrap();
-    assert_eq!(page.status(), StatusCode::OK);
+    let id = drafted.body["mandateId"].as_str().unwrap().to_owned();
+    let mut browser = Browser::new(&server);
+
+    let (status, html, headers) = browser.get(&sign_url).await;
+    assert_eq!(status, StatusCode::OK);
+    let csp = headers["content-security-policy"].to_str().unwrap();
     assert!(
-        page.headers()["content-security-policy"]
-            .to_str()
-            .unwrap()
-            .contains("default-src 'none'")
+        csp.contains("default-src 'none'")
+            && csp.contains("script-src 'self'")
+            && csp.contains("form-action 'self'")
     );
-    assert_eq!(page.headers()["x-frame-options"], "DENY");
-    let html = page.text().await.unwrap();
+    assert_eq!(headers["x-frame-options"], "DENY");
     assert!(
-        html.contains("2.5 USDC")
-            && html.contains("Only api.example")
-            && html.contains("researcher")
+        html.contains("$2.50") && html.contains("Only api.example") && html.contains("researcher")
     );
     assert!(
-        !html.contains("<script>") && html.contains("&#60;script&#62;alert(1)"),
+        !html.contains("<script>alert") && html.contains("&#60;script&#62;alert(1)"),
         "the description is escaped"
     );
+    assert!(
+        html.contains("Sign in to approve") && !html.contains("Approve and sign"),
+        "no decision without a session"
+    );
 
-    let by_agent = server
+    // The agent that drafted it cannot decide: not with its token, not by signing in.
+    let by_agent = browser
         .http
         .post(&sign_url)
-        .form(&[("owner_token", s.jwt.as_str()), ("decision", "approve")])
+        .bearer_auth(&s.jwt)
+        .form(&[("csrf", "x"), ("decision", "approve")])
         .send()
         .await
         .unwrap();
-    assert_eq!(by_agent.status(), StatusCode::FORBIDDEN);
-    let by_owner = server
-        .http
-        .post(&sign_url)
-        .form(&[("owner_token", s.owner.as_str()), ("decision", "approve")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(by_owner.status(), StatusCode::OK);
-    assert!(by_owner.text().await.unwrap().contains("Mandate signed"));
-    let resubmitted = server
-        .http
-        .post(&sign_url)
-        .form(&[("owner_token", s.owner.as_str()), ("decision", "approve")])
-        .send()
-        .await
-        .unwrap();
+    assert_eq!(by_agent.status(), StatusCode::SEE_OTHER);
+    assert!(
+        by_agent.headers()["location"]
+            .to_str()
+            .unwrap()
+            .starts_with("/signin?next=")
+    );
+    for token in [s.jwt.as_str(), s.credential.as_str()] {
+        let (status, page, set, _) = browser
+            .sign_in(&[("method", "token"), ("owner_token", token)])
+            .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{page}");
+        assert!(
+            !set.iter().any(|c| c.starts_with("purser_session=v1")),
+            "no session for an agent"
+        );
+    }
     assert_eq!(
-        resubmitted.status(),
+        mandate(&server, &s.jwt, &id).await["status"],
+        "pending_signature"
+    );
+
+    // A sign-in whose form token is not the page's is refused.
+    let (status, _, set, _) = browser
+        .post(
+            "/signin",
+            &[
+                ("csrf", "forged"),
+                ("method", "token"),
+                ("owner_token", s.owner.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(set.is_empty() || !set.iter().any(|c| c.starts_with("purser_session=v1")));
+
+    // The owner signs in and comes back to the page.
+    let next = sign_url.trim_start_matches(&server.base).to_owned();
+    let (status, _, set, location) = browser
+        .sign_in(&[
+            ("method", "token"),
+            ("owner_token", s.owner.as_str()),
+            ("zone_offset", "60"),
+            ("next", &next),
+        ])
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(location.as_deref(), Some(next.as_str()));
+    let session = set
+        .iter()
+        .find(|c| c.starts_with("purser_session="))
+        .unwrap();
+    assert!(
+        session.contains("HttpOnly")
+            && session.contains("SameSite=Strict")
+            && session.contains("Path=/")
+    );
+    let (_, html, _) = browser.get(&sign_url).await;
+    assert!(html.contains("Approve and sign") && html.contains("UTC+01:00"));
+    let csrf = csrf_of(&html);
+
+    // Without the session's CSRF token, nothing is decided.
+    let (status, _, _, _) = browser
+        .post(&sign_url, &[("csrf", "0000"), ("decision", "approve")])
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        mandate(&server, &s.jwt, &id).await["status"],
+        "pending_signature"
+    );
+    let (status, html, _, _) = browser
+        .post(
+            &sign_url,
+            &[("csrf", csrf.as_str()), ("decision", "approve")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("Mandate signed"));
+    let (status, _, _, _) = browser
+        .post(
+            &sign_url,
+            &[("csrf", csrf.as_str()), ("decision", "approve")],
+        )
+        .await;
+    assert_eq!(
+        status,
         StatusCode::OK,
         "a resubmitted form replays the decision"
     );
-    let id = drafted.body["mandateId"].as_str().unwrap();
-    assert_eq!(mandate(&server, &s.jwt, id).await["status"], "signed");
-    let css = server
-        .http
-        .get(format!("{}/assets/purser.css", server.base))
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        css.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/css")
-    );
+    assert_eq!(mandate(&server, &s.jwt, &id).await["status"], "signed");
 
+    // Every page renders for the owner.
+    for path in [
+        "/",
+        "/agents",
+        "/mandates",
+        "/approvals",
+        "/payments",
+        "/payouts",
+        "/links",
+        "/audit",
+        "/settings",
+    ] {
+        let (status, html, headers) = browser.get(path).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {html}");
+        assert!(
+            headers["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .contains("default-src 'none'")
+        );
+        assert!(
+            html.contains(r#"aria-current="page""#),
+            "{path} marks its place in the navigation"
+        );
+    }
+    let (_, audit, _) = browser.get("/audit").await;
+    assert!(audit.contains("Chain verified"), "{audit}");
+
+    // A V1 approval, denied from the queue.
     let asked = authorize(&server, &s.jwt, "1", "other.example", json!({})).await;
     let approval_url = asked.body["approvalUrl"].as_str().unwrap().to_owned();
-    let html = server.text_of(&approval_url).await;
-    assert!(html.contains("pay 1 USDC") && html.contains("other.example"));
-    let denied = server
-        .http
-        .post(&approval_url)
-        .form(&[("owner_token", s.owner.as_str()), ("decision", "deny")])
-        .send()
-        .await
-        .unwrap();
-    assert!(denied.text().await.unwrap().contains("Denied"));
+    let (_, queue, _) = browser.get("/approvals").await;
+    assert!(queue.contains("other.example") && queue.contains("$1.00"));
+    let (_, html, _, _) = browser
+        .post(
+            &approval_url,
+            &[("csrf", csrf.as_str()), ("decision", "deny")],
+        )
+        .await;
+    assert!(html.contains("Denied"), "{html}");
+
+    // A forged or altered session is no session; signing out ends it.
+    let session_value = browser
+        .cookies
+        .iter()
+        .find(|(n, _)| n == "purser_session")
+        .unwrap()
+        .1
+        .clone();
+    let forged = session_value.replacen(&s.wallet, &s.merchant, 1);
+    let mut intruder = Browser::new(&server);
+    intruder.cookies.push(("purser_session".into(), forged));
+    let (status, _, headers) = intruder.get("/").await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(headers["location"].to_str().unwrap().starts_with("/signin"));
+    let (status, _, set, _) = browser.post("/signout", &[("csrf", csrf.as_str())]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(
+        set.iter()
+            .any(|c| c.starts_with("purser_session=;") && c.contains("Max-Age=0"))
+    );
+    assert_eq!(browser.get("/").await.0, StatusCode::SEE_OTHER);
+
+    // Passwords: set at creation, checked with Argon2, five failures lock sign-in
+    // for that wallet for a while (even with the right password).
+    let created = server
+        .post(
+            "/api/wallets",
+            None,
+            &fresh_key(),
+            json!({"name": "pw", "password": "correct horse battery"}),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED);
+    let wallet = created.body["wallet"]["id"].as_str().unwrap().to_owned();
+    let short = server
+        .post(
+            "/api/wallets",
+            None,
+            &fresh_key(),
+            json!({"name": "pw", "password": "short"}),
+        )
+        .await;
+    short.assert_error(StatusCode::BAD_REQUEST, "invalid_request");
+    let mut owner = Browser::new(&server);
+    let (status, _, _, _) = owner
+        .sign_in(&[
+            ("method", "password"),
+            ("wallet_id", &wallet),
+            ("password", "correct horse battery"),
+        ])
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let mut guesser = Browser::new(&server);
+    for _ in 0..5 {
+        let (status, page, _, _) = guesser
+            .sign_in(&[
+                ("method", "password"),
+                ("wallet_id", &wallet),
+                ("password", "wrong horse battery"),
+            ])
+            .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert!(page.contains("not valid"));
+    }
+    let (status, page, _, _) = guesser
+        .sign_in(&[
+            ("method", "password"),
+            ("wallet_id", &wallet),
+            ("password", "correct horse battery"),
+        ])
+        .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{page}");
     server.finish().await;
 }
 

@@ -15,7 +15,8 @@ use purser_types::{
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-/// `POST /api/wallets`. Not `Debug`: it carries a password.
+// Not `Debug`: it carries a password.
+/// `POST /api/wallets`.
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateWalletRequest {

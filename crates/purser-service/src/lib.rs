@@ -270,14 +270,16 @@ impl Purser {
     /// Keeps the wallets in step until `stop` resolves, every `every`: follows open
     /// x402 payments to their end (on the ledger rail, releases the expired), link
     /// payments a crash left settling, and pending refunds; with a chain, records
-    /// new deposits and sends authorized payouts. A round under way finishes
-    /// before it stops.
+    /// new deposits and sends authorized payouts. The first round also verifies the
+    /// audit chain, so the dashboard's audit page later checks only what is new. A
+    /// round under way finishes before it stops.
     pub async fn watch(
         &self,
         every: std::time::Duration,
         stop: impl std::future::Future<Output = ()>,
     ) {
         let has_chain = self.inner.config.chain.is_some();
+        let mut audit_verified = false;
         tokio::pin!(stop);
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -285,6 +287,14 @@ impl Purser {
             tokio::select! {
                 () = &mut stop => return,
                 _ = tick.tick() => {}
+            }
+            if !audit_verified {
+                match self.audit_status().await {
+                    Ok(_) => audit_verified = true,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "audit chain verification failed; retrying")
+                    }
+                }
             }
             if has_chain && let Err(e) = self.scan_deposits().await {
                 tracing::warn!(error = %e, "deposit scan failed; retrying");

@@ -433,7 +433,7 @@ async fn refunds_go_back_with_the_owners_authorization(
     let refund_url = started.body["refundUrl"].as_str().unwrap();
     assert!(refund_url.contains("/approvals/"), "{refund_url}");
     let page = market.server.text_of(refund_url).await;
-    assert!(page.contains("asks to refund 0.04 USDC"), "{page}");
+    assert!(page.contains("asks to refund $0.04"), "{page}");
     let approval = started.body["approvalId"].as_str().unwrap().to_owned();
     start("0.07")
         .await

@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
 # Runs Purser's whole test suite: the contracts' forge tests, unit, property,
-# storage (SQLite and PostgreSQL), HTTP, chain (anvil) and end-to-end CLI tests, and
-# the x402 interop tests against the reference npm packages.
+# storage (SQLite and PostgreSQL), HTTP, chain (anvil) and end-to-end CLI tests, the
+# x402 interop tests against the reference npm packages, and the dashboard in a real
+# browser (Playwright + Chromium).
 #
 # Node tools: contracts/ci.sh installs anvil, forge and solc from npm and builds and
 # tests TestUSDC; e2e/ gets the reference @x402/* packages with `npm ci`. Missing
-# node or npm fails the run.
+# node or npm fails the run. The same `npm ci` brings playwright-core for the
+# dashboard's browser test (crates/purser-cli/tests/dashboard.rs), which drives
+# Debian's Chromium: when neither /usr/bin/chromium nor `chromium` on the PATH is
+# there, the script installs the `chromium` package (apt-get, as root or through
+# sudo) and exports CHROMIUM for the test. Screenshots of every page land in
+# target/dashboard-screenshots/.
 #
 # PostgreSQL: uses PURSER_TEST_POSTGRES_URL when set; otherwise the server at
 # 127.0.0.1:5432 (database "test") when it answers; otherwise installs Debian's
@@ -75,6 +81,23 @@ log "contracts: npm ci, forge build, forge test"
 ./contracts/ci.sh
 log "e2e: npm ci (reference @x402 packages)"
 (cd e2e && npm ci --no-audit --no-fund --loglevel=error)
+
+# Chromium for the dashboard's browser test (Playwright drives it headless).
+if [ -z "${CHROMIUM:-}" ]; then
+  if [ -x /usr/bin/chromium ]; then
+    CHROMIUM=/usr/bin/chromium
+  elif command -v chromium >/dev/null; then
+    CHROMIUM=$(command -v chromium)
+  else
+    log "installing Debian's chromium (for the dashboard browser test)"
+    need_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    need_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    CHROMIUM=$(command -v chromium || echo /usr/bin/chromium)
+  fi
+fi
+[ -x "$CHROMIUM" ] || { echo "error: Chromium not found at $CHROMIUM (the dashboard browser test needs it)" >&2; exit 1; }
+export CHROMIUM
+log "Chromium for the dashboard test: $CHROMIUM"
 
 log "cargo test --workspace"
 cargo test --workspace --all-targets

@@ -343,6 +343,8 @@ pub struct MandateReview {
     pub agent_name: String,
     /// The wallet's name.
     pub wallet_name: String,
+    /// Whether the agent was revoked (its mandates then pay nothing, whatever their status).
+    pub agent_revoked: bool,
 }
 
 impl Purser {
@@ -361,6 +363,7 @@ impl Purser {
             .ok_or(ServiceError::NotFound)?;
         Ok(MandateReview {
             view: self.view(mandate),
+            agent_revoked: agent.status == purser_types::AgentStatus::Revoked,
             agent_name: agent.name,
             wallet_name: wallet.name,
         })

@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use purser_service::{Overview, PaymentFilter};
-use purser_types::Usdc;
+use purser_types::{AgentStatus, Usdc};
 
 use super::format::{budget_bar, money};
 use super::lists::PaymentRow;
@@ -117,9 +117,16 @@ pub(crate) async fn overview(State(app): State<AppState>, session: Session) -> R
             .find(|a| a.id == id)
             .map_or_else(|| "an agent".to_owned(), |a| a.name.clone())
     };
+    // A revoked agent's mandates pay nothing: they are not active, whatever their status.
+    let agent_active = |id| {
+        agents
+            .iter()
+            .any(|a| a.id == id && a.status == AgentStatus::Active)
+    };
     let mandates = overview
         .active_mandates
         .iter()
+        .filter(|view| agent_active(view.mandate.agent_id))
         .map(|view| {
             let m = &view.mandate;
             let (spent_pct, pending_pct, remaining_pct) =

@@ -92,6 +92,7 @@ impl MandateReviewPage {
             view,
             agent_name,
             wallet_name,
+            agent_revoked,
         } = review;
         let terms = &view.mandate.terms;
         let owner = session.filter(|s| s.session.wallet == view.mandate.wallet_id);
@@ -113,8 +114,12 @@ impl MandateReviewPage {
             pending_amount: money(view.mandate.pending_amount),
             remaining: money(view.remaining),
             status: view.status.as_str(),
-            status_words: status_words(view.status),
-            can_decide: pending && owner.is_some(),
+            status_words: if agent_revoked && view.status == MandateStatus::Signed {
+                "signed, but its agent was revoked: nothing more can be paid under it"
+            } else {
+                status_words(view.status)
+            },
+            can_decide: pending && !agent_revoked && owner.is_some(),
             can_revoke: view.status == MandateStatus::Signed && owner.is_some(),
             sign_in_to_decide: (pending && session.is_none())
                 .then(|| format!("/signin?next={}", format::url_encode(path))),

@@ -169,7 +169,13 @@ pub(crate) async fn sign_in(
         }
         Err(error) => {
             let status = status_of(error.code());
-            again(status, error.public_message())
+            let text = error.public_message();
+            let mut chars = text.chars();
+            let sentence = chars
+                .next()
+                .map(|first| first.to_uppercase().chain(chars).collect::<String>())
+                .unwrap_or_default();
+            again(status, format!("{sentence}."))
         }
     }
 }

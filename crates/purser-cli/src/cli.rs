@@ -728,6 +728,22 @@ pub(crate) enum BenchCommand {
     /// a mandate read (MCP vs the REST call) and a paid fetch of a payment link
     /// (`fetch_paid_url` vs `purser fetch`'s path); and `ping`, the transport alone.
     Mcp(BenchMcpArgs),
+    /// The owner's dashboard pages with a seeded history (payments over 30 days,
+    /// payouts, approvals, links): each page requested with a signed-in session.
+    Dashboard(BenchDashboardArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub(crate) struct BenchDashboardArgs {
+    /// Databases to measure: `sqlite` (a temporary file) and/or a postgres:// URL.
+    #[arg(long, value_delimiter = ',', default_value = "sqlite")]
+    pub(crate) db: Vec<String>,
+    /// Payments to seed, spread over the last 30 days.
+    #[arg(long, default_value_t = 100_000)]
+    pub(crate) payments: usize,
+    /// Timed requests per page.
+    #[arg(long, default_value_t = 100)]
+    pub(crate) requests: usize,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -1,6 +1,7 @@
 //! `purser`: the server, the demo, and the command-line client.
 
 mod bench;
+mod bench_dashboard;
 mod bench_gateway;
 mod bench_link;
 mod bench_mcp;
@@ -135,6 +136,9 @@ async fn dispatch(ctx: &mut Context, command: Command) -> Result<()> {
         Command::Bench(BenchCommand::Gateway(args)) => bench_gateway::gateway(ctx, args).await,
         Command::Bench(BenchCommand::Link(args)) => bench_link::link(ctx, args).await,
         Command::Bench(BenchCommand::Mcp(args)) => bench_mcp::mcp(ctx, args).await,
+        Command::Bench(BenchCommand::Dashboard(args)) => {
+            bench_dashboard::dashboard(ctx, args).await
+        }
         Command::Fetch(args) => fetch::run(ctx, args).await,
         Command::Mcp(args) => {
             let api = ctx.client(&args.client).await?;

@@ -749,3 +749,48 @@ fn two_server_processes_never_overspend_a_mandate() {
     assert_eq!(env.json(&["ledger", "check", "--db", &db.url])["ok"], true);
     runtime.block_on(db.cleanup());
 }
+
+/// The dashboard benchmark seeds a history through the service, signs the owner
+/// in and times every page; each answer is checked (status and content), so the
+/// run fails rather than time an error page.
+#[test]
+fn bench_dashboard_times_every_page_of_a_seeded_history() {
+    let env = Env::new();
+    let report = env.json(&["bench", "dashboard", "--payments", "300", "--requests", "3"]);
+    let runs = report["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 1, "{report}");
+    let run = &runs[0];
+    assert_eq!(run["database"], "sqlite", "{run}");
+    let seeding = &run["seeding"];
+    assert_eq!(seeding["payments"], 300, "{seeding}");
+    let committed = seeding["committed"].as_u64().unwrap();
+    let released = seeding["released"].as_u64().unwrap();
+    let held = seeding["held"].as_u64().unwrap();
+    assert_eq!(committed + released + held, 300, "{seeding}");
+    assert!(seeding["payouts"].as_u64().unwrap() >= 1, "{seeding}");
+    assert_eq!(seeding["links"], 2, "{seeding}");
+    assert!(run["auditFirstLoadMs"].as_f64().unwrap() > 0.0, "{run}");
+    let pages = run["pages"].as_array().unwrap();
+    let paths: Vec<&str> = pages.iter().map(|p| p["path"].as_str().unwrap()).collect();
+    for expected in [
+        "/",
+        "/agents",
+        "/mandates",
+        "/approvals",
+        "/payments",
+        "/payouts",
+        "/links",
+        "/audit",
+        "/settings",
+    ] {
+        assert!(paths.contains(&expected), "no {expected} in {paths:?}");
+    }
+    assert!(paths.iter().any(|p| p.contains("before=")), "{paths:?}");
+    assert!(paths.iter().any(|p| p.starts_with("/links/")), "{paths:?}");
+    for page in pages {
+        assert_eq!(page["requests"], 3, "{page}");
+        assert!(page["p50Ms"].as_f64().unwrap() > 0.0, "{page}");
+        assert!(page["maxMs"].as_f64().unwrap() >= page["p99Ms"].as_f64().unwrap());
+        assert!(page["p99Ms"].as_f64().unwrap() >= page["p50Ms"].as_f64().unwrap());
+    }
+}

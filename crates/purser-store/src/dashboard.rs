@@ -1,6 +1,7 @@
 //! Reads for the owner's dashboard: payments with filters and keyset pages, spend
 //! summed by day and by destination, and the password hash used at sign-in. The
-//! sums run over the `reservations_spend` index only (migration 0006).
+//! sums run over the `reservations_spend` index only, and each payment filter has
+//! an index of its own (migration 0006).
 
 use std::fmt;
 use std::str::FromStr;
@@ -102,6 +103,13 @@ impl Store {
 
     /// A wallet's payments (every reservation the authorization path made), newest
     /// first.
+    ///
+    /// The statement names only the filters given (one statement per combination,
+    /// each prepared once per connection), so each filter can use its index of
+    /// migration 0006 and a filter that matches few payments reads only those:
+    /// a catch-all `($n IS NULL OR column = $n)` would leave every filter to be
+    /// checked row by row down the whole wallet. The cursor bounds the index range
+    /// (`created_at_ms <= t`) rather than sitting in an `OR` no index can use.
     pub async fn payments(
         &self,
         wallet: WalletId,
@@ -109,26 +117,48 @@ impl Store {
         before: Option<PaymentCursor>,
         limit: u32,
     ) -> Result<Vec<Reservation>, StoreError> {
-        let (before_ms, before_id) = before.map_or((i64::MAX, String::new()), |c| {
-            (c.created_at.millis(), c.id.to_string())
-        });
-        let rows = sqlx::query(select(
+        let mut conditions = vec!["wallet_id = $1".to_owned()];
+        let mut values = vec![wallet.to_string()];
+        let filters = [
+            ("agent_id", filter.agent.map(|a| a.to_string())),
+            ("status", filter.status.map(str::to_owned)),
+            ("kind", filter.kind.map(str::to_owned)),
+            ("payee_host", filter.host.clone()),
+        ];
+        for (column, value) in filters {
+            if let Some(value) = value {
+                values.push(value);
+                conditions.push(format!("{column} = ${}", values.len()));
+            }
+        }
+        let mut next = values.len() + 1;
+        if before.is_some() {
+            let (at, id) = (next, next + 1);
+            conditions.push(format!(
+                "created_at_ms <= ${at} AND (created_at_ms < ${at} OR id < ${id})"
+            ));
+            next += 2;
+        }
+        let sql = select(
             &RESERVATIONS,
-            "WHERE wallet_id = $1 AND ($2 IS NULL OR agent_id = $2) AND ($3 IS NULL OR status = $3)
-               AND ($4 IS NULL OR kind = $4) AND ($5 IS NULL OR payee_host = $5)
-               AND (created_at_ms < $6 OR (created_at_ms = $6 AND id < $7))
-             ORDER BY created_at_ms DESC, id DESC LIMIT $8",
-        ))
-        .bind(wallet.to_string())
-        .bind(filter.agent.map(|a| a.to_string()))
-        .bind(filter.status)
-        .bind(filter.kind)
-        .bind(filter.host.as_deref())
-        .bind(before_ms)
-        .bind(before_id)
-        .bind(i64::from(limit.clamp(1, 500)))
-        .fetch_all(self.pool())
-        .await?;
+            &format!(
+                "WHERE {} ORDER BY created_at_ms DESC, id DESC LIMIT ${next}",
+                conditions.join(" AND ")
+            ),
+        );
+        let mut query = sqlx::query(sql);
+        for value in values {
+            query = query.bind(value);
+        }
+        if let Some(cursor) = before {
+            query = query
+                .bind(cursor.created_at.millis())
+                .bind(cursor.id.to_string());
+        }
+        let rows = query
+            .bind(i64::from(limit.clamp(1, 500)))
+            .fetch_all(self.pool())
+            .await?;
         rows.iter()
             .map(|r| reservation_from_row(r).map(|v| v.value))
             .collect()

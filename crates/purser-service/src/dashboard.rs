@@ -106,6 +106,9 @@ pub struct AuditStatus {
     pub verified_records: u64,
     /// The first break found; once found it stays until the server restarts.
     pub broken: Option<ChainBreak>,
+    /// Another check is walking the chain right now (the first one after a start
+    /// walks all of it): `verified_records` and `broken` are not known yet.
+    pub checking: bool,
     /// When this status was established.
     pub checked_at: UnixMs,
 }
@@ -374,7 +377,29 @@ impl Purser {
     /// chain the first time) and says where it stands. The chain is the server's,
     /// shared by every wallet, so any owner may see whether it holds.
     pub async fn audit_status(&self) -> Result<AuditStatus, ServiceError> {
-        let mut progress = self.dashboard_state().audit.lock().await;
+        let progress = self.dashboard_state().audit.lock().await;
+        self.continue_audit(progress).await
+    }
+
+    /// [`Purser::audit_status`] for a page: when another check is under way (the
+    /// whole chain after a start can take seconds), says so at once instead of
+    /// waiting for it.
+    pub async fn audit_status_now(&self) -> Result<AuditStatus, ServiceError> {
+        match self.dashboard_state().audit.try_lock() {
+            Ok(progress) => self.continue_audit(progress).await,
+            Err(_) => Ok(AuditStatus {
+                verified_records: 0,
+                broken: None,
+                checking: true,
+                checked_at: self.inner.clock.now(),
+            }),
+        }
+    }
+
+    async fn continue_audit(
+        &self,
+        mut progress: tokio::sync::MutexGuard<'_, AuditProgress>,
+    ) -> Result<AuditStatus, ServiceError> {
         if progress.broken.is_none() {
             let from = progress.verified.unwrap_or(ChainHead::EMPTY);
             match self.inner.store.verify_audit_after(from).await? {
@@ -388,6 +413,7 @@ impl Purser {
         Ok(AuditStatus {
             verified_records: progress.verified.map_or(0, |h| h.seq),
             broken: progress.broken.clone(),
+            checking: false,
             checked_at: self.inner.clock.now(),
         })
     }

@@ -592,6 +592,7 @@ struct AuditPage {
     chrome: Option<Chrome>,
     rows: Vec<AuditRow>,
     intact: bool,
+    checking: bool,
     verified_records: u64,
     break_words: String,
     checked: String,
@@ -614,7 +615,7 @@ pub(crate) async fn audit(
                 before: query.before
             }
         ),
-        app.purser.audit_status(),
+        app.purser.audit_status_now(),
     );
     let (records, status): (_, AuditStatus) = match loaded {
         Ok(loaded) => loaded,
@@ -640,6 +641,7 @@ pub(crate) async fn audit(
         chrome: Some(chrome.clone()),
         rows,
         intact: status.broken.is_none(),
+        checking: status.checking,
         verified_records: status.verified_records,
         break_words: status.broken.map(|b| b.to_string()).unwrap_or_default(),
         checked: chrome.time(status.checked_at),

@@ -27,7 +27,12 @@
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { createRequire } from 'node:module';
 import { chromium } from 'playwright-core';
+
+// axe-core checks each page against WCAG 2 A and AA (labels, contrast, names,
+// landmarks) when its screenshot is taken.
+const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
 const started = Date.now();
 
@@ -127,6 +132,26 @@ watch(page);
 
 async function shot(p, name) {
   await p.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
+  await accessible(p, name);
+}
+
+/** Fails on any serious or critical WCAG 2 A/AA violation axe-core finds on the page. */
+async function accessible(p, name) {
+  if (!(await p.evaluate(() => typeof window.axe === 'object'))) {
+    await p.evaluate(axeSource);
+  }
+  const result = await p.evaluate(() =>
+    window.axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } }));
+  const bad = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  if (bad.length > 0) {
+    const detail = bad
+      .map((v) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')}`)
+      .join('\n  ');
+    throw new Error(`accessibility of ${name}:\n  ${detail}`);
+  }
+  // The contrast rule must have judged the page's text (not skipped it).
+  check(result.passes.some((r) => r.id === 'color-contrast'), `${name}: axe-core checked the text contrast`);
+  log(`${name}: no serious WCAG 2 A/AA violation (axe-core, ${result.passes.length} rules passed)`);
 }
 
 async function goto(path) {

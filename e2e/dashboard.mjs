@@ -222,6 +222,9 @@ try {
 
   // --- sign in with the password: a wrong one is refused ---
   {
+    await page.keyboard.press('Tab');
+    equal(await page.evaluate(() => document.activeElement?.textContent?.trim()), 'Skip to content',
+      'the first Tab reaches the skip link');
     await page.locator('#wallet_id').fill(cfg.owner.walletId);
     await page.locator('#password').fill(`${cfg.owner.password}-wrong`);
     await page.getByRole('button', { name: 'Sign in with password' }).click();
@@ -233,8 +236,11 @@ try {
     await shot(page, 'signin-error');
     log('a wrong password shows an error and no session');
 
-    await page.locator('#password').fill(cfg.owner.password);
-    await page.getByRole('button', { name: 'Sign in with password' }).click();
+    // The keyboard alone signs in: type the password, press Enter.
+    await page.locator('#password').focus();
+    await page.keyboard.press('Control+A');
+    await page.keyboard.type(cfg.owner.password);
+    await page.keyboard.press('Enter');
     await page.waitForURL(approve.signUrl);
     const cookies = await context.cookies(base);
     const session = cookies.find((c) => c.name === 'purser_session');

@@ -31,24 +31,21 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail, ensure};
 use purser_core::{Clock, SystemClock};
-use purser_server::ServerConfig;
 use purser_service::{
-    Authorization, LinkDraft, MandateDraft, PaymentIntent, PayoutRequest, Principal, Purser,
-    ServiceConfig, SignIn,
+    Authorization, LinkDraft, MandateDraft, PaymentIntent, PayoutRequest, Principal, Purser, SignIn,
 };
-use purser_signer::MasterKey;
 use purser_types::{
     AgentId, ApprovalId, Currency, Denial, MandateId, PaymentKind, PaymentLinkId, PayoutStatus,
     Secret, UnixMs, Usdc, WalletId, WalletPolicy,
 };
 use serde_json::{Value, json};
 use sqlx::{AnyConnection, Connection, Executor, Row};
-use tokio::net::TcpListener;
 
 use crate::bench::{Target, agent_under_mandate, bench_key};
+use crate::bench_link::link_payment_required;
 use crate::cli::BenchDashboardArgs;
 use crate::commands::{Context, Reported};
-use crate::serve::open_store;
+use crate::serve::{Embedded, open_store};
 
 const DAY_MS: i64 = 86_400_000;
 /// The days the payments spread over, ending when the seeding starts.
@@ -96,48 +93,23 @@ impl Clock for ShiftedClock {
 
 /// The service on its clock, served over loopback as `purser serve` serves it.
 struct Rig {
-    base: String,
-    purser: Purser,
+    server: Embedded,
     clock: Arc<ShiftedClock>,
-    stop: tokio::sync::oneshot::Sender<()>,
-    server: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
 impl Rig {
     async fn start(url: &str, clock: Arc<ShiftedClock>) -> Result<Rig> {
         let store = open_store(url, 256).await?;
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
-        let base = format!("http://{}", listener.local_addr()?);
-        let service = ServiceConfig {
-            public_url: base.clone(),
+        let server = Embedded::start_with(store, clock.clone(), |service| {
             // The approvals left waiting must still be waiting when the pages are read.
-            approval_ttl_secs: 86_400,
-            ..ServiceConfig::default()
-        };
-        let purser = Purser::start(store, MasterKey::generate()?, clock.clone(), service).await?;
-        let http = ServerConfig::default();
-        let app = purser_server::router(purser.clone(), &http);
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let serving = purser.clone();
-        let server = tokio::spawn(async move {
-            let shutdown = async move {
-                let _ = stopped.await;
-            };
-            purser_server::serve(listener, app, serving, &http, shutdown).await
-        });
-        Ok(Rig {
-            base,
-            purser,
-            clock,
-            stop,
-            server,
+            service.approval_ttl_secs = 86_400;
         })
+        .await?;
+        Ok(Rig { server, clock })
     }
 
     async fn stop(self) -> Result<()> {
-        let _ = self.stop.send(());
-        self.server.await.context("the server task failed")??;
-        Ok(())
+        self.server.stop().await
     }
 }
 
@@ -623,7 +595,7 @@ async fn paid_links(
     owner: &Principal,
     counts: &[usize],
 ) -> Result<Vec<(PaymentLinkId, usize)>> {
-    let purser = &rig.purser;
+    let purser = &rig.server.purser;
     let buyer = purser
         .create_wallet("Buyer Co", Currency::Usdc, &bench_key()?)
         .await?
@@ -641,7 +613,7 @@ async fn paid_links(
     let draft = MandateDraft {
         description: "reports and datasets".into(),
         limit_amount: Usdc::from_whole(10_000)?,
-        host_allowlist: vec![rig.base.trim_start_matches("http://").to_owned()],
+        host_allowlist: vec![rig.server.base.trim_start_matches("http://").to_owned()],
         valid_for_seconds: Some(3600),
         ..MandateDraft::default()
     };
@@ -670,7 +642,7 @@ async fn paid_links(
             .await?
             .value;
         for _ in 0..*count {
-            pay_link(&http, &rig.base, &jwt, &link.pay_url).await?;
+            pay_link(&http, &rig.server.base, &jwt, &link.pay_url).await?;
         }
         links.push((link.link.id, *count));
     }
@@ -679,17 +651,7 @@ async fn paid_links(
 
 /// One paid use of a link: the 402, the buyer's signature, the paid request.
 async fn pay_link(http: &reqwest::Client, base: &str, jwt: &str, pay_url: &str) -> Result<()> {
-    let quote = http.get(pay_url).send().await?;
-    ensure!(
-        quote.status().as_u16() == 402,
-        "the link did not answer 402"
-    );
-    let required = quote
-        .headers()
-        .get("payment-required")
-        .and_then(|v| v.to_str().ok())
-        .context("the 402 has no PAYMENT-REQUIRED")?
-        .to_owned();
+    let required = link_payment_required(http, pay_url).await?;
     let body = json!({"paymentRequired": required, "url": pay_url, "purpose": "a report"});
     let signed: Value = http
         .post(format!("{base}/api/payments/x402"))
@@ -720,7 +682,7 @@ async fn pay_link(http: &reqwest::Client, base: &str, jwt: &str, pay_url: &str) 
 /// Seeds the database behind `rig` with `count` payments over the last 30 days.
 async fn seed(rig: &Rig, count: usize) -> Result<Seeded> {
     let started = Instant::now();
-    let purser = &rig.purser;
+    let purser = &rig.server.purser;
     let end = SystemClock.now();
     let start = end.plus_millis(-HISTORY_DAYS * DAY_MS);
     let created = purser
@@ -1197,6 +1159,7 @@ async fn measure(url: &str, postgres: bool, payments: usize, requests: usize) ->
         None
     };
     let (_, cookie) = rig
+        .server
         .purser
         .sign_in(SignIn::OwnerToken(&seeded.owner_token), 0)
         .await?;
@@ -1206,12 +1169,12 @@ async fn measure(url: &str, postgres: bool, payments: usize, requests: usize) ->
         .build()?;
     // The audit page's first load verifies the whole chain: timed on its own,
     // before anything else has the server verify it.
-    let audit_first = fetch(&http, &rig.base, &cookie, &audit_page()).await?;
+    let audit_first = fetch(&http, &rig.server.base, &cookie, &audit_page()).await?;
     let mut timed = Vec::new();
     for page in pages(&seeded)? {
-        timed.push(time_page(&http, &rig.base, &cookie, &page, requests).await?);
+        timed.push(time_page(&http, &rig.server.base, &cookie, &page, requests).await?);
     }
-    let ledger = rig.purser.store().check_ledger().await?;
+    let ledger = rig.server.purser.store().check_ledger().await?;
     ensure!(
         ledger.is_ok(),
         "ledger invariants broken after seeding: {:?}",

@@ -88,19 +88,24 @@ pub(crate) async fn priced_link(
         .pay_url)
 }
 
-async fn sign_all(base: &str, jwt: &str, pay_url: &str, count: usize) -> Result<Vec<String>> {
-    let http = reqwest::Client::new();
+/// The link's 402 and its `PAYMENT-REQUIRED` header, which a buyer signs against.
+pub(crate) async fn link_payment_required(http: &reqwest::Client, pay_url: &str) -> Result<String> {
     let quote = http.get(pay_url).send().await?;
     ensure!(
         quote.status().as_u16() == 402,
         "the link did not answer 402"
     );
-    let required = quote
+    Ok(quote
         .headers()
         .get("payment-required")
         .and_then(|v| v.to_str().ok())
         .context("the 402 has no PAYMENT-REQUIRED")?
-        .to_owned();
+        .to_owned())
+}
+
+async fn sign_all(base: &str, jwt: &str, pay_url: &str, count: usize) -> Result<Vec<String>> {
+    let http = reqwest::Client::new();
+    let required = link_payment_required(&http, pay_url).await?;
     let mut signed = Vec::with_capacity(count);
     for _ in 0..count {
         let body = json!({"paymentRequired": required, "url": pay_url, "purpose": "benchmark"});

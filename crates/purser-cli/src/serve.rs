@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use anyhow::{Context as _, Result};
-use purser_core::SystemClock;
+use purser_core::{Clock, SystemClock};
 use purser_server::ServerConfig;
 use purser_service::{Purser, ServiceConfig};
 use purser_signer::MasterKey;
@@ -323,20 +323,27 @@ impl Embedded {
         store: Store,
         chain: Option<Arc<ChainClient>>,
     ) -> Result<Embedded> {
+        Embedded::start_with(store, Arc::new(SystemClock), |service| {
+            service.chain = chain;
+        })
+        .await
+    }
+
+    /// The same, the service on `clock` and its settings adjusted by `configure`
+    /// (its public URL is this server's).
+    pub(crate) async fn start_with(
+        store: Store,
+        clock: Arc<dyn Clock>,
+        configure: impl FnOnce(&mut ServiceConfig),
+    ) -> Result<Embedded> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let base = format!("http://{}", listener.local_addr()?);
-        let service = ServiceConfig {
+        let mut service = ServiceConfig {
             public_url: base.clone(),
-            chain,
             ..ServiceConfig::default()
         };
-        let purser = Purser::start(
-            store,
-            MasterKey::generate()?,
-            Arc::new(SystemClock),
-            service,
-        )
-        .await?;
+        configure(&mut service);
+        let purser = Purser::start(store, MasterKey::generate()?, clock, service).await?;
         let http = ServerConfig::default();
         // /mcp as `purser serve` mounts it: the tools call this server's API over loopback.
         let mcp = purser_mcp::http_router(&purser_mcp::McpHttpConfig {

@@ -357,22 +357,6 @@ impl Purser {
             .await?)
     }
 
-    /// The owner's payouts, newest first, optionally only those with `status`.
-    pub async fn payouts_with_status(
-        &self,
-        principal: &Principal,
-        status: Option<purser_types::PayoutStatus>,
-        page: Page,
-    ) -> Result<Vec<purser_types::Payout>, ServiceError> {
-        let wallet = principal.wallet();
-        principal.require_owner_of(wallet)?;
-        Ok(self
-            .inner
-            .store
-            .payouts_with_status(wallet, status.map(|s| s.as_str()), page)
-            .await?)
-    }
-
     /// Verifies the audit chain records written since the last check (the whole
     /// chain the first time) and says where it stands. The chain is the server's,
     /// shared by every wallet, so any owner may see whether it holds.

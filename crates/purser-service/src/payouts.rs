@@ -160,15 +160,20 @@ impl Purser {
         }
     }
 
-    /// The wallet's payouts (owner), newest first.
+    /// The wallet's payouts (owner), newest first, optionally only those with `status`.
     pub async fn payouts(
         &self,
         principal: &Principal,
+        status: Option<PayoutStatus>,
         page: Page,
     ) -> Result<Vec<Payout>, ServiceError> {
         let wallet = principal.wallet();
         principal.require_owner_of(wallet)?;
-        Ok(self.inner.store.payouts(wallet, page).await?)
+        Ok(self
+            .inner
+            .store
+            .payouts(wallet, status.map(PayoutStatus::as_str), page)
+            .await?)
     }
 
     /// After the owner decides an approval, the payout waiting for it goes ahead

@@ -145,14 +145,28 @@ impl Purser {
         principal: &Principal,
         id: WalletId,
     ) -> Result<WalletView, ServiceError> {
-        principal.require_member_of(id)?;
-        let store = &self.inner.store;
-        let wallet = store.wallet(id).await?.ok_or(ServiceError::NotFound)?;
-        let balances = store
+        let wallet = self.wallet_record(principal, id).await?;
+        let balances = self
+            .inner
+            .store
             .balances(id, wallet.currency)
             .await?
             .ok_or(ServiceError::NotFound)?;
         Ok(WalletView { wallet, balances })
+    }
+
+    /// A wallet without its balances (one read), for its owner or its agents.
+    pub async fn wallet_record(
+        &self,
+        principal: &Principal,
+        id: WalletId,
+    ) -> Result<Wallet, ServiceError> {
+        principal.require_member_of(id)?;
+        self.inner
+            .store
+            .wallet(id)
+            .await?
+            .ok_or(ServiceError::NotFound)
     }
 
     /// Adds test money from the simulated on-ramp (sandbox servers only).

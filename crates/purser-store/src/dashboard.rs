@@ -6,13 +6,13 @@
 use std::fmt;
 use std::str::FromStr;
 
-use purser_types::{AgentId, Payout, Reservation, ReservationId, UnixMs, Usdc, WalletId};
+use purser_types::{AgentId, Reservation, ReservationId, UnixMs, Usdc, WalletId};
 use sqlx::Row;
 
 use crate::read::select;
-use crate::rows::{payout_from_row, reservation_from_row};
-use crate::sql::{PAYOUTS, RESERVATIONS};
-use crate::{Page, Store, StoreError};
+use crate::rows::reservation_from_row;
+use crate::sql::RESERVATIONS;
+use crate::{Store, StoreError};
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -224,30 +224,6 @@ impl Store {
                     payments: u64::try_from(payments).unwrap_or(0),
                 })
             })
-            .collect()
-    }
-
-    /// A wallet's payouts, newest first, optionally only those with `status`.
-    pub async fn payouts_with_status(
-        &self,
-        wallet: WalletId,
-        status: Option<&'static str>,
-        page: Page,
-    ) -> Result<Vec<Payout>, StoreError> {
-        let (before, limit) = page.bounds();
-        let rows = sqlx::query(select(
-            &PAYOUTS,
-            "WHERE wallet_id = $1 AND ($2 IS NULL OR status = $2) AND created_at_ms < $3
-             ORDER BY created_at_ms DESC, id DESC LIMIT $4",
-        ))
-        .bind(wallet.to_string())
-        .bind(status)
-        .bind(before)
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter()
-            .map(|r| payout_from_row(r).map(|p| p.value))
             .collect()
     }
 }

@@ -524,14 +524,21 @@ impl Store {
             .map(|p| p.value))
     }
 
-    /// A wallet's payouts, newest first.
-    pub async fn payouts(&self, wallet: WalletId, page: Page) -> Result<Vec<Payout>, StoreError> {
+    /// A wallet's payouts, newest first, optionally only those with `status`.
+    pub async fn payouts(
+        &self,
+        wallet: WalletId,
+        status: Option<&'static str>,
+        page: Page,
+    ) -> Result<Vec<Payout>, StoreError> {
         let (before, limit) = page.bounds();
         let rows = sqlx::query(select(
             &PAYOUTS,
-            "WHERE wallet_id = $1 AND created_at_ms < $2 ORDER BY created_at_ms DESC, id DESC LIMIT $3",
+            "WHERE wallet_id = $1 AND ($2 IS NULL OR status = $2) AND created_at_ms < $3
+             ORDER BY created_at_ms DESC, id DESC LIMIT $4",
         ))
         .bind(wallet.to_string())
+        .bind(status)
         .bind(before)
         .bind(limit)
         .fetch_all(self.pool())

@@ -314,7 +314,7 @@ pub(crate) async fn list_payouts(
     Auth(principal): Auth,
     ApiQuery(query): ApiQuery<PageQuery>,
 ) -> Result<Json<PayoutsList>, ApiError> {
-    let payouts = app.purser.payouts(&principal, query.page()).await?;
+    let payouts = app.purser.payouts(&principal, None, query.page()).await?;
     Ok(Json(PayoutsList {
         items: payouts
             .into_iter()

@@ -383,7 +383,7 @@ pub(crate) async fn payouts(
     let principal = session.session.principal();
     let status = given(&query.status).and_then(PayoutStatus::parse);
     let loaded = tokio::try_join!(
-        app.purser.payouts_with_status(
+        app.purser.payouts(
             &principal,
             status,
             Page {

@@ -220,10 +220,9 @@ pub(crate) async fn load_session(
     // The wallet must still exist, and its name heads every page.
     let wallet = app
         .purser
-        .wallet(&session.principal(), session.wallet)
+        .wallet_record(&session.principal(), session.wallet)
         .await
-        .ok()?
-        .wallet;
+        .ok()?;
     let chrome = Chrome::new(&session, wallet.name, path);
     Some(Session { session, chrome })
 }

@@ -46,11 +46,26 @@ pub(crate) struct SignInForm {
     next: String,
 }
 
-fn secure(app: &AppState) -> &'static str {
-    if app.purser.public_url().starts_with("https://") {
-        "; Secure"
-    } else {
-        ""
+fn secure(app: &AppState) -> bool {
+    app.purser.public_url().starts_with("https://")
+}
+
+/// Adds a `Set-Cookie` every dashboard cookie shares the attributes of: `HttpOnly`,
+/// `SameSite=Strict`, and `Secure` when asked. A `max_age_secs` of 0 clears it.
+fn set_cookie(
+    response: &mut Response,
+    name: &str,
+    value: &str,
+    path: &str,
+    max_age_secs: i64,
+    secure: bool,
+) {
+    let secure = if secure { "; Secure" } else { "" };
+    let cookie = format!(
+        "{name}={value}; Path={path}; HttpOnly; SameSite=Strict; Max-Age={max_age_secs}{secure}"
+    );
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().append(header::SET_COOKIE, value);
     }
 }
 
@@ -81,13 +96,14 @@ fn render_form(
     );
     // The form's token also lives in a cookie only this site's pages send back:
     // a sign-in posted from another site carries no matching pair.
-    let cookie = format!(
-        "{SIGNIN_COOKIE}={csrf}; Path=/signin; HttpOnly; SameSite=Strict; Max-Age=1800{}",
-        secure(app)
+    set_cookie(
+        &mut response,
+        SIGNIN_COOKIE,
+        &csrf,
+        "/signin",
+        1800,
+        secure(app),
     );
-    if let Ok(value) = HeaderValue::from_str(&cookie) {
-        response.headers_mut().append(header::SET_COOKIE, value);
-    }
     response
 }
 
@@ -153,18 +169,15 @@ pub(crate) async fn sign_in(
         Ok((_, value)) => {
             let mut response = Redirect::to(&next).into_response();
             let max_age_secs = SESSION_TTL_MS / 1000;
-            let session = format!(
-                "{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age_secs}{}",
+            set_cookie(
+                &mut response,
+                SESSION_COOKIE,
                 value.expose(),
-                secure(&app)
+                "/",
+                max_age_secs,
+                secure(&app),
             );
-            let cleared =
-                format!("{SIGNIN_COOKIE}=; Path=/signin; HttpOnly; SameSite=Strict; Max-Age=0");
-            for cookie in [session, cleared] {
-                if let Ok(value) = HeaderValue::from_str(&cookie) {
-                    response.headers_mut().append(header::SET_COOKIE, value);
-                }
-            }
+            set_cookie(&mut response, SIGNIN_COOKIE, "", "/signin", 0, false);
             response
         }
         Err(error) => {
@@ -192,9 +205,6 @@ pub(crate) async fn sign_out(session: Session, Form(form): Form<SignOutForm>) ->
         return refused;
     }
     let mut response = Redirect::to("/signin").into_response();
-    let cleared = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
-    if let Ok(value) = HeaderValue::from_str(&cleared) {
-        response.headers_mut().append(header::SET_COOKIE, value);
-    }
+    set_cookie(&mut response, SESSION_COOKIE, "", "/", 0, false);
     response
 }

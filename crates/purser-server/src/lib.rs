@@ -115,6 +115,7 @@ pub fn router(purser: Purser, config: &ServerConfig) -> Router {
         .merge(routes::dashboard::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), durable_answers))
         .layer(middleware::from_fn_with_state(timeout, deadline))
         .layer(DefaultBodyLimit::max(config.body_limit_bytes))
         .layer(middleware::from_fn(record_metrics))
@@ -166,6 +167,26 @@ async fn deadline(State(timeout): State<Duration>, request: Request, next: Next)
             "the request took too long; retry with the same Idempotency-Key",
         )
         .into_response(),
+    }
+}
+
+/// Holds every answer until what its handler could have read is durable. On SQLite
+/// a commit is visible a moment before the WAL flush behind it; a write's own
+/// answer already waited for that flush, and this closes the same window for reads
+/// (a `GET` must not report a payment a power cut could still undo). Costs nothing
+/// when no commit is in flight.
+async fn durable_answers(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    match state.purser.store().settled().await {
+        Ok(()) => response,
+        Err(error) => {
+            tracing::error!(%error, "an answer could not be vouched for");
+            ApiError::new(
+                ErrorCode::ServiceUnavailable,
+                "the server cannot confirm its storage is durable; retry later",
+            )
+            .into_response()
+        }
     }
 }
 

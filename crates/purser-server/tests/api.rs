@@ -610,6 +610,7 @@ async fn health_metrics_and_openapi() {
         "purser_http_request_duration_seconds_bucket",
         "purser_store_commit_seconds_bucket",
         "purser_store_batch_size_bucket",
+        "purser_store_wal_flush_seconds_bucket",
     ] {
         assert!(text.contains(series), "missing {series} in\n{text}");
     }

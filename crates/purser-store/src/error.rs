@@ -20,6 +20,11 @@ pub enum StoreError {
     /// The store is closing and takes no more writes.
     #[error("the store is shutting down")]
     ShuttingDown,
+    /// The disk did not confirm a flush: the change may or may not have survived,
+    /// and the store takes no more writes until it is reopened. Retrying with the
+    /// same idempotency key after a restart either replays it or applies it once.
+    #[error("the disk did not confirm the write; the store stopped taking writes")]
+    NotDurable,
     /// The configuration is unusable (bad URL, edited migration).
     #[error("storage configuration: {0}")]
     Config(String),
@@ -36,7 +41,9 @@ impl StoreError {
     pub fn code(&self) -> ErrorCode {
         match self {
             StoreError::Refused(refusal) => refusal_code(refusal),
-            StoreError::ShuttingDown | StoreError::CommitFailed => ErrorCode::ServiceUnavailable,
+            StoreError::ShuttingDown | StoreError::CommitFailed | StoreError::NotDurable => {
+                ErrorCode::ServiceUnavailable
+            }
             StoreError::Config(_) | StoreError::Corrupt(_) | StoreError::Database(_) => {
                 ErrorCode::InternalError
             }

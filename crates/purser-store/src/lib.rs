@@ -27,6 +27,7 @@ mod read;
 mod rows;
 mod rowset;
 mod sql;
+mod wal_sync;
 mod x402;
 
 use std::sync::Arc;
@@ -78,6 +79,8 @@ struct Job {
 struct Inner {
     pool: AnyPool,
     backend: Backend,
+    /// Which commits are durable yet (a SQLite file; PostgreSQL's are at commit).
+    durability: Option<Arc<wal_sync::Durability>>,
     queue: mpsc::Sender<Job>,
     committer: Mutex<Option<(oneshot::Sender<()>, JoinHandle<()>)>>,
 }
@@ -104,11 +107,19 @@ impl Store {
         let (backend, url) = dialect::normalize_url(&config.url)?;
         let pool = connect(backend, &url, config.max_connections).await?;
         migrate::run(&pool, backend).await?;
+        let sqlite_file = match backend {
+            Backend::Sqlite => sqlite_file(&pool).await?,
+            Backend::Postgres => None,
+        };
+        let durability = sqlite_file
+            .as_ref()
+            .map(|_| Arc::new(wal_sync::Durability::new()));
         let (queue, jobs) = mpsc::channel(config.queue_depth.max(1));
         let (stop, stopped) = oneshot::channel();
         let task = committer::spawn(
             pool.clone(),
             backend,
+            sqlite_file.zip(durability.clone()),
             config.max_batch.max(1),
             jobs,
             stopped,
@@ -116,6 +127,7 @@ impl Store {
         let inner = Inner {
             pool,
             backend,
+            durability,
             queue,
             committer: Mutex::new(Some((stop, task))),
         };
@@ -141,6 +153,17 @@ impl Store {
         answer.await.map_err(|_| StoreError::ShuttingDown)?
     }
 
+    /// Waits until every change committed so far is durable. A commit is visible
+    /// to readers a moment before that (on SQLite the WAL is flushed behind the
+    /// committer), so whatever tells a caller what it read awaits this first.
+    /// Immediate when no commit is in flight; fails once the disk refused a flush.
+    pub async fn settled(&self) -> Result<(), StoreError> {
+        match &self.inner.durability {
+            Some(durability) => durability.settled().await,
+            None => Ok(()),
+        }
+    }
+
     /// Stops taking writes, commits every write already queued, and closes the pool.
     pub async fn close(&self) {
         let committer = self.inner.committer.lock().await.take();
@@ -162,6 +185,17 @@ impl Store {
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.inner.pool
     }
+}
+
+/// The SQLite database's file, or none for an in-memory database.
+async fn sqlite_file(pool: &AnyPool) -> Result<Option<std::path::PathBuf>, StoreError> {
+    let databases: Vec<(i64, String, String)> = sqlx::query_as("PRAGMA database_list")
+        .fetch_all(pool)
+        .await?;
+    Ok(databases
+        .into_iter()
+        .find(|(_, name, file)| name == "main" && !file.is_empty())
+        .map(|(_, _, file)| file.into()))
 }
 
 async fn connect(backend: Backend, url: &str, max_connections: u32) -> Result<AnyPool, StoreError> {

@@ -630,6 +630,54 @@ async fn reopening_keeps_everything(backend: Backend) {
     db.cleanup().await;
 }
 
+/// SQLite: a write's answer comes only after the WAL flush behind it, so once every
+/// answer is in, nothing committed is still waiting to become durable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_answers_follow_the_wal_flush() {
+    use futures_util::FutureExt;
+    let db = TestDb::new(Backend::Sqlite).await;
+    let store = db.open().await;
+    let wallet = create_wallet(&store).await;
+    let writes = (0..200).map(|_| {
+        let store = store.clone();
+        let change = transfer(onramp(), available(wallet), usdc("0.01"));
+        tokio::spawn(async move { store.write(request(Actor::Owner(wallet), change)).await })
+    });
+    for write in futures_util::future::join_all(writes).await {
+        write.unwrap().unwrap();
+    }
+    // The last answer left after the flush that covered every batch: settled at once.
+    assert!(matches!(store.settled().now_or_never(), Some(Ok(()))));
+    assert_eq!(available_balance(&store, wallet).await, usdc("2"));
+    assert_sound(&store).await;
+    store.close().await;
+    db.cleanup().await;
+}
+
+/// SQLite: when the WAL cannot be flushed (here its file was deleted under the
+/// running store), no change is acknowledged and the store takes no more writes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_a_failed_flush_stops_writes() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let store = db.open().await;
+    let wallet = create_wallet(&store).await;
+    let wal = db.dir().unwrap().join("purser.db-wal");
+    std::fs::remove_file(&wal).unwrap();
+    let funding = transfer(onramp(), available(wallet), usdc("1"));
+    let first = store.write(request(Actor::Owner(wallet), funding)).await;
+    assert!(matches!(first, Err(StoreError::NotDurable)), "{first:?}");
+    let funding = transfer(onramp(), available(wallet), usdc("1"));
+    let second = store.write(request(Actor::Owner(wallet), funding)).await;
+    assert!(matches!(second, Err(StoreError::NotDurable)), "{second:?}");
+    assert!(matches!(store.settled().await, Err(StoreError::NotDurable)));
+    assert_eq!(
+        StoreError::NotDurable.code().as_str(),
+        "service_unavailable"
+    );
+    store.close().await;
+    db.cleanup().await;
+}
+
 macro_rules! suite {
     ($backend:ident, $variant:expr) => {
         mod $backend {

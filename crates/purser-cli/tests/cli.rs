@@ -794,3 +794,127 @@ fn bench_dashboard_times_every_page_of_a_seeded_history() {
         assert!(page["p99Ms"].as_f64().unwrap() >= page["p50Ms"].as_f64().unwrap());
     }
 }
+
+/// A server killed (SIGKILL) in the middle of a stream of payments loses none it
+/// acknowledged: after a restart on the same SQLite file, replaying each
+/// acknowledged request with its idempotency key returns the same reservation
+/// (a lost one would be reserved anew under another id), and the ledger and the
+/// audit chain check out.
+#[test]
+fn a_killed_server_keeps_every_payment_it_acknowledged() {
+    use std::sync::{Arc, Mutex};
+    let env = Env::new();
+    let mut server = Server::start(&env, &[], &[]);
+    env.ok(&[
+        "wallet",
+        "create",
+        "--name",
+        "crash",
+        "--server",
+        &server.base,
+    ]);
+    env.ok(&["wallet", "fund", "--amount", "1000"]);
+    let agent = add_agent(&env, "crasher");
+    let jwt = agent.jwt.clone();
+    let (_, drafted) = as_agent(
+        &env,
+        &jwt,
+        &[
+            "mandate",
+            "create",
+            "--description",
+            "crash",
+            "--limit",
+            "1000",
+            "--host",
+            "api.example",
+        ],
+    );
+    let mandate = drafted["mandateId"].as_str().unwrap().to_owned();
+    env.ok(&["mandate", "approve", &mandate]);
+
+    let authorize = |http: reqwest::Client, base: String, jwt: String, key: String| async move {
+        let body = serde_json::json!({
+            "amount": "0.01", "payee": { "host": "api.example" }, "purpose": "crash", "allowApproval": false,
+        });
+        let response = http
+            .post(format!("{base}/api/payments/authorize"))
+            .bearer_auth(jwt)
+            .header("Idempotency-Key", key)
+            .json(&body)
+            .send()
+            .await
+            .ok()?;
+        let status = response.status();
+        let body: Value = response.json().await.ok()?;
+        if !status.is_success() {
+            eprintln!("{status}: {body}");
+            return None;
+        }
+        Some(body["reservation"]["id"].as_str()?.to_owned())
+    };
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let acknowledged = Arc::new(Mutex::new(Vec::new()));
+    runtime.block_on(async {
+        let http = reqwest::Client::new();
+        let clients: Vec<_> = (0..32)
+            .map(|client| {
+                let (http, base, jwt) = (http.clone(), server.base.clone(), jwt.clone());
+                let acknowledged = Arc::clone(&acknowledged);
+                tokio::spawn(async move {
+                    for n in 0.. {
+                        let key = format!("crash-{client}-{n}");
+                        let Some(id) =
+                            authorize(http.clone(), base.clone(), jwt.clone(), key.clone()).await
+                        else {
+                            break;
+                        };
+                        acknowledged.lock().unwrap().push((key, id));
+                    }
+                })
+            })
+            .collect();
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        server.child.kill().unwrap();
+        server.child.wait().unwrap();
+        for client in clients {
+            client.await.unwrap();
+        }
+    });
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    assert!(
+        acknowledged.len() > 100,
+        "only {} payments before the kill",
+        acknowledged.len()
+    );
+
+    let restarted = Server::start(&env, &[], &[]);
+    // Tokens name the server they came from: the restarted one (a new port) issues
+    // its own for the same agent; idempotency keys belong to the agent.
+    let jwt = env
+        .ok(&[
+            "agent",
+            "token",
+            "--agent-id",
+            &agent.id,
+            "--credential",
+            &agent.credential,
+            "--server",
+            &restarted.base,
+        ])
+        .trim()
+        .to_owned();
+    runtime.block_on(async {
+        let http = reqwest::Client::new();
+        for (key, id) in &acknowledged {
+            let (base, jwt) = (restarted.base.clone(), jwt.clone());
+            let replayed = authorize(http.clone(), base, jwt, key.clone()).await;
+            assert_eq!(replayed.as_deref(), Some(id.as_str()), "{key} was lost");
+        }
+    });
+    restarted.stop();
+    assert_eq!(env.json(&["ledger", "check"])["ok"], true);
+    assert!(
+        env.json(&["audit", "verify"])["records"].as_u64().unwrap() > acknowledged.len() as u64
+    );
+}

@@ -11,8 +11,9 @@
 //!
 //! Each combination of database and client count (and, for the ledger, group
 //! commit size) runs for a fixed time on a fresh database and reports throughput
-//! and latency percentiles. SQLite runs on a temporary file with
-//! `synchronous=FULL`; PostgreSQL runs in a throwaway schema dropped afterwards.
+//! and latency percentiles. SQLite runs on a temporary file, every answer after
+//! the fsync of its commit, as in production; PostgreSQL runs in a throwaway schema
+//! dropped afterwards.
 
 use std::time::{Duration, Instant};
 

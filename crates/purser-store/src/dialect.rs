@@ -24,6 +24,8 @@ impl fmt::Display for Backend {
 
 /// Set on every SQLite connection. `synchronous=FULL` makes each commit fsync the
 /// WAL: with `NORMAL`, a power cut can lose transactions that were acknowledged.
+/// The committer's own connection alone switches to `NORMAL`, because its syncer
+/// thread flushes the WAL before any answer leaves (`wal_sync`).
 /// `temp_store = MEMORY` keeps statement journals (written for every multi-row
 /// insert, which may need undoing on its own) out of temporary files: they only
 /// matter while the statement runs, so a disk copy buys nothing.

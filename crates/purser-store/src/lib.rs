@@ -11,8 +11,10 @@
 //! PostgreSQL, and SQLite has a single writer — applies the changes in memory with
 //! `purser_core::batch`, and persists the result with a fixed number of set-based
 //! statements whose guards (`WHERE balance = <loaded>`) turn any interference into a
-//! retry. A caller hears back only after that transaction committed: nothing is
-//! acknowledged before it is durable. Several stores (several server processes on
+//! retry. A caller hears back only after that transaction is durable — on SQLite
+//! after the WAL flush a syncer thread runs behind the committer ([`wal_sync`]) —
+//! and [`Store::settled`] lets a reader wait for the same: nothing is acknowledged
+//! before it is durable. Several stores (several server processes on
 //! one PostgreSQL database) can therefore never overspend.
 
 mod committer;

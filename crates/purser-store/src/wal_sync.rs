@@ -143,9 +143,9 @@ impl Answers {
 
 /// The committer's handle on the syncer thread.
 pub(crate) struct WalSyncer {
-    queue: Option<mpsc::Sender<Answers>>,
+    queue: mpsc::Sender<Answers>,
     durability: Arc<Durability>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    thread: std::thread::JoinHandle<()>,
 }
 
 impl WalSyncer {
@@ -169,9 +169,9 @@ impl WalSyncer {
                 move || flush_loop(flusher, &pending, &durability)
             })?;
         Ok(WalSyncer {
-            queue: Some(queue),
+            queue,
             durability,
-            thread: Some(thread),
+            thread,
         })
     }
 
@@ -187,24 +187,19 @@ impl WalSyncer {
 
     /// Queues a batch's answers behind the next flush.
     pub(crate) fn deliver(&self, answers: Answers) {
-        match &self.queue {
-            Some(queue) => {
-                if let Err(mpsc::SendError(answers)) = queue.send(answers) {
-                    // The thread is gone (it cannot panic on its own; only if the
-                    // process is going down): no flush will vouch for these.
-                    answers.send_not_durable();
-                }
-            }
-            None => answers.send_not_durable(),
+        if let Err(mpsc::SendError(answers)) = self.queue.send(answers) {
+            // The thread is gone (it cannot panic on its own; only if the process
+            // is going down): no flush will vouch for these.
+            answers.send_not_durable();
         }
     }
 
     /// Waits until every queued answer has been flushed and sent.
-    pub(crate) fn finish(mut self) {
-        self.queue = None;
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+    pub(crate) fn finish(self) {
+        let WalSyncer { queue, thread, .. } = self;
+        // The thread's loop ends once the queue is empty and closed.
+        drop(queue);
+        let _ = thread.join();
     }
 }
 

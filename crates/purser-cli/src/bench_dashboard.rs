@@ -42,7 +42,7 @@ use serde_json::{Value, json};
 use sqlx::{AnyConnection, Connection, Executor, Row};
 
 use crate::bench::{Target, agent_under_mandate, bench_key};
-use crate::bench_link::link_payment_required;
+use crate::bench_link::{link_payment_required, sign_link_payment};
 use crate::cli::BenchDashboardArgs;
 use crate::commands::{Context, Reported};
 use crate::serve::{Embedded, open_store};
@@ -652,19 +652,7 @@ async fn paid_links(
 /// One paid use of a link: the 402, the buyer's signature, the paid request.
 async fn pay_link(http: &reqwest::Client, base: &str, jwt: &str, pay_url: &str) -> Result<()> {
     let required = link_payment_required(http, pay_url).await?;
-    let body = json!({"paymentRequired": required, "url": pay_url, "purpose": "a report"});
-    let signed: Value = http
-        .post(format!("{base}/api/payments/x402"))
-        .bearer_auth(jwt)
-        .header("Idempotency-Key", bench_key()?.as_str())
-        .json(&body)
-        .send()
-        .await?
-        .json()
-        .await?;
-    let header = signed["headerValue"]
-        .as_str()
-        .with_context(|| format!("a link payment was not signed: {signed}"))?;
+    let header = sign_link_payment(http, base, jwt, &required, pay_url, "a report").await?;
     let paid = http
         .get(pay_url)
         .header("PAYMENT-SIGNATURE", header)

@@ -103,25 +103,38 @@ pub(crate) async fn link_payment_required(http: &reqwest::Client, pay_url: &str)
         .to_owned())
 }
 
+/// The agent's signed payment for a link's 402 (through the one authorization
+/// path): the `PAYMENT-SIGNATURE` header value.
+pub(crate) async fn sign_link_payment(
+    http: &reqwest::Client,
+    base: &str,
+    jwt: &str,
+    required: &str,
+    pay_url: &str,
+    purpose: &str,
+) -> Result<String> {
+    let body = json!({"paymentRequired": required, "url": pay_url, "purpose": purpose});
+    let answer: serde_json::Value = http
+        .post(format!("{base}/api/payments/x402"))
+        .bearer_auth(jwt)
+        .header("Idempotency-Key", bench_key()?.as_str())
+        .json(&body)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let header = answer["headerValue"]
+        .as_str()
+        .with_context(|| format!("a payment was not signed: {answer}"))?;
+    Ok(header.to_owned())
+}
+
 async fn sign_all(base: &str, jwt: &str, pay_url: &str, count: usize) -> Result<Vec<String>> {
     let http = reqwest::Client::new();
     let required = link_payment_required(&http, pay_url).await?;
     let mut signed = Vec::with_capacity(count);
     for _ in 0..count {
-        let body = json!({"paymentRequired": required, "url": pay_url, "purpose": "benchmark"});
-        let answer: serde_json::Value = http
-            .post(format!("{base}/api/payments/x402"))
-            .bearer_auth(jwt)
-            .header("Idempotency-Key", bench_key()?.as_str())
-            .json(&body)
-            .send()
-            .await?
-            .json()
-            .await?;
-        let header = answer["headerValue"]
-            .as_str()
-            .with_context(|| format!("a payment was not signed: {answer}"))?;
-        signed.push(header.to_owned());
+        signed.push(sign_link_payment(&http, base, jwt, &required, pay_url, "benchmark").await?);
     }
     Ok(signed)
 }

@@ -676,22 +676,7 @@ fn two_server_processes_never_overspend_a_mandate() {
     ]);
     env.ok(&["wallet", "fund", "--amount", "20"]);
     let jwt = add_agent(&env, "racer").jwt;
-    let (_, drafted) = as_agent(
-        &env,
-        &jwt,
-        &[
-            "mandate",
-            "create",
-            "--description",
-            "race",
-            "--limit",
-            "1",
-            "--host",
-            "api.example",
-        ],
-    );
-    let mandate = drafted["mandateId"].as_str().unwrap().to_owned();
-    env.ok(&["mandate", "approve", &mandate]);
+    let mandate = signed_mandate(&env, &jwt, "race", "1");
 
     let bases = [first.base.clone(), second.base.clone()];
     let outcomes = runtime.block_on(async {
@@ -700,20 +685,14 @@ fn two_server_processes_never_overspend_a_mandate() {
             .map(|i| {
                 let (http, jwt, base) = (http.clone(), jwt.clone(), bases[i % 2].clone());
                 tokio::spawn(async move {
-                    let body = serde_json::json!({
-                        "amount": "0.01", "payee": { "host": "api.example" }, "purpose": "race", "allowApproval": false,
-                    });
-                    let response = http
-                        .post(format!("{base}/api/payments/authorize"))
-                        .bearer_auth(jwt)
-                        .header("Idempotency-Key", format!("race-{i}"))
-                        .json(&body)
-                        .send()
+                    let key = format!("race-{i}");
+                    let (status, body) = authorize_cent(&http, &base, &jwt, &key, "race")
                         .await
                         .unwrap();
-                    let status = response.status().as_u16();
-                    let body: Value = response.json().await.unwrap();
-                    (status, body["error"]["code"].as_str().unwrap_or("").to_owned())
+                    (
+                        status,
+                        body["error"]["code"].as_str().unwrap_or("").to_owned(),
+                    )
                 })
             })
             .collect();
@@ -816,38 +795,14 @@ fn a_killed_server_keeps_every_payment_it_acknowledged() {
     env.ok(&["wallet", "fund", "--amount", "1000"]);
     let agent = add_agent(&env, "crasher");
     let jwt = agent.jwt.clone();
-    let (_, drafted) = as_agent(
-        &env,
-        &jwt,
-        &[
-            "mandate",
-            "create",
-            "--description",
-            "crash",
-            "--limit",
-            "1000",
-            "--host",
-            "api.example",
-        ],
-    );
-    let mandate = drafted["mandateId"].as_str().unwrap().to_owned();
-    env.ok(&["mandate", "approve", &mandate]);
+    signed_mandate(&env, &jwt, "crash", "1000");
 
+    // The reservation's id when the payment was acknowledged.
     let authorize = |http: reqwest::Client, base: String, jwt: String, key: String| async move {
-        let body = serde_json::json!({
-            "amount": "0.01", "payee": { "host": "api.example" }, "purpose": "crash", "allowApproval": false,
-        });
-        let response = http
-            .post(format!("{base}/api/payments/authorize"))
-            .bearer_auth(jwt)
-            .header("Idempotency-Key", key)
-            .json(&body)
-            .send()
+        let (status, body) = authorize_cent(&http, &base, &jwt, &key, "crash")
             .await
             .ok()?;
-        let status = response.status();
-        let body: Value = response.json().await.ok()?;
-        if !status.is_success() {
+        if !(200..300).contains(&status) {
             eprintln!("{status}: {body}");
             return None;
         }
@@ -917,4 +872,48 @@ fn a_killed_server_keeps_every_payment_it_acknowledged() {
     assert!(
         env.json(&["audit", "verify"])["records"].as_u64().unwrap() > acknowledged.len() as u64
     );
+}
+
+/// Drafts a mandate paying `api.example` as the agent, and signs it as the owner.
+fn signed_mandate(env: &Env, jwt: &str, description: &str, limit: &str) -> String {
+    let (_, drafted) = as_agent(
+        env,
+        jwt,
+        &[
+            "mandate",
+            "create",
+            "--description",
+            description,
+            "--limit",
+            limit,
+            "--host",
+            "api.example",
+        ],
+    );
+    let mandate = drafted["mandateId"].as_str().unwrap().to_owned();
+    env.ok(&["mandate", "approve", &mandate]);
+    mandate
+}
+
+/// Asks to pay 0.01 to `api.example` through `POST /api/payments/authorize`: the
+/// answer's status and body.
+async fn authorize_cent(
+    http: &reqwest::Client,
+    base: &str,
+    jwt: &str,
+    key: &str,
+    purpose: &str,
+) -> reqwest::Result<(u16, Value)> {
+    let body = serde_json::json!({
+        "amount": "0.01", "payee": { "host": "api.example" }, "purpose": purpose, "allowApproval": false,
+    });
+    let response = http
+        .post(format!("{base}/api/payments/authorize"))
+        .bearer_auth(jwt)
+        .header("Idempotency-Key", key)
+        .json(&body)
+        .send()
+        .await?;
+    let status = response.status().as_u16();
+    Ok((status, response.json().await?))
 }
